@@ -1,0 +1,98 @@
+// Command carrierbill is the carrier-billing gateway: one binary, many
+// subcommands (serve, migrate, smsc, replay, settle, audit, demo, ...).
+//
+// main only wires: each subcommand lives in its own file, registers itself
+// with register in an init function, parses its own flags and builds its
+// dependencies from configuration. Business logic lives in the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string // one line for the usage listing
+	// run executes the subcommand. ctx is cancelled on SIGINT/SIGTERM.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("carrierbill: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// errUsage marks an error the user fixes by changing the command line; main
+// exits 2 for it.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "carrierbill: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := c.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "carrierbill %s: %v\n", c.name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "carrierbill %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "carrierbill — SMS/USSD carrier-billing gateway")
+	fmt.Fprintln(w, "\nUsage: carrierbill <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'carrierbill <command> -h' for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a subcommand that reports errors instead
+// of exiting, writing its usage to stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("carrierbill "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
