@@ -1,0 +1,378 @@
+// Package config is carrierbill's one configuration file: a YAML document
+// (see carrierbill.example.yaml at the repository root) plus environment
+// overrides for addresses and secrets.
+//
+// Load reads the file strictly (an unknown key is an error, so a typo never
+// silently falls back to a default), applies the environment, fills explicit
+// defaults and validates; every error names the field it is about, as a
+// YAML path ("merchants[1].products[0].amount: ..."). The package only
+// describes configuration: it never opens connections or starts anything, and
+// it never logs a secret.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/carrierbill/carrierbill/billing"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Timezone is the operator's time zone: days and months of the spend
+	// limits and the business dates of settlement are calendar periods here.
+	Timezone string `yaml:"timezone"`
+	// ServiceCode is the SMS service code; a merchant's address is the
+	// service code followed by its merchant code ("10658008" + "8001").
+	ServiceCode string `yaml:"service_code"`
+	// DataDir holds the embedded store and the statements when no database
+	// or directory is configured.
+	DataDir string `yaml:"data_dir"`
+
+	Database   Database          `yaml:"database"`
+	Redis      Redis             `yaml:"redis"`
+	SMSC       SMSC              `yaml:"smsc"`
+	Orders     Orders            `yaml:"orders"`
+	Limits     map[string]Limits `yaml:"limits"` // by payment method: phone, card
+	Frequency  Frequency         `yaml:"frequency"`
+	Accounts   Accounts          `yaml:"accounts"`
+	Merchants  []Merchant        `yaml:"merchants"`
+	Texts      map[string]string `yaml:"texts"`
+	Settlement Settlement        `yaml:"settlement"`
+	Log        Log               `yaml:"log"`
+}
+
+// Database is the production store. Empty URL: the embedded store under DataDir.
+type Database struct {
+	URL      string `yaml:"url"` // env DATABASE_URL
+	MaxConns int    `yaml:"max_conns"`
+}
+
+// Redis carries the frequency rules. Empty URL: an in-process Redis.
+type Redis struct {
+	URL     string   `yaml:"url"` // env REDIS_URL
+	Prefix  string   `yaml:"prefix"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// SMSC is the SMPP side. No binds: the built-in SMSC simulator.
+type SMSC struct {
+	Binds []Bind `yaml:"binds"`
+}
+
+// Bind is one SMPP bind to an SMSC.
+type Bind struct {
+	Name               string   `yaml:"name"`
+	Addr               string   `yaml:"addr"`      // host:port; env CARRIERBILL_SMSC_ADDR overrides the first bind
+	SystemID           string   `yaml:"system_id"` // env CARRIERBILL_SMSC_SYSTEM_ID
+	Password           string   `yaml:"password"`  // env CARRIERBILL_SMSC_PASSWORD
+	SystemType         string   `yaml:"system_type"`
+	Mode               string   `yaml:"mode"` // transceiver (default) or transmitter+receiver
+	AddrTON            int      `yaml:"addr_ton"`
+	AddrNPI            int      `yaml:"addr_npi"`
+	TLS                bool     `yaml:"tls"`
+	TLSSkipVerify      bool     `yaml:"tls_skip_verify"`
+	Window             int      `yaml:"window"`
+	MaxPerSecond       int      `yaml:"max_per_second"`
+	EnquireLink        Duration `yaml:"enquire_link"`
+	EnquireLinkTimeout Duration `yaml:"enquire_link_timeout"`
+	PartTimeout        Duration `yaml:"part_timeout"`
+}
+
+// Orders are the confirmation-code rules.
+type Orders struct {
+	CodeValidity  Duration `yaml:"code_validity"`
+	MaxWrongCodes int      `yaml:"max_wrong_codes"`
+}
+
+// Limits are the spend limits of one payment method.
+type Limits struct {
+	PerPayment Yuan `yaml:"per_payment"`
+	Daily      Yuan `yaml:"daily"`
+	Monthly    Yuan `yaml:"monthly"`
+}
+
+// Frequency are the frequency rules. A zero value switches a rule off.
+type Frequency struct {
+	MinInterval           *Duration `yaml:"min_interval"`
+	PurchasesPerHour      *int      `yaml:"purchases_per_hour"`
+	ConfirmationsPerOrder *int      `yaml:"confirmations_per_order"`
+}
+
+// Accounts configure the built-in phone-account charger.
+type Accounts struct {
+	// AutoOpen opens an unknown subscriber as a postpaid account with
+	// CreditLimit (labs, demos, replay). Operators with a real subscriber
+	// registry leave it off: an unknown number is refused.
+	AutoOpen    bool `yaml:"auto_open"`
+	CreditLimit Yuan `yaml:"credit_limit"`
+}
+
+// Merchant is one merchant and its catalog.
+type Merchant struct {
+	Code          string    `yaml:"code"`
+	Name          string    `yaml:"name"`
+	OpenAmount    bool      `yaml:"open_amount"` // accepts an amount in yuan as the purchase text
+	MinAmount     Yuan      `yaml:"min_amount"`
+	MaxAmount     Yuan      `yaml:"max_amount"`
+	RevenueShare  Percent   `yaml:"revenue_share"`   // the operator's share, e.g. "30%"
+	PerMessageFee Yuan      `yaml:"per_message_fee"` // charged to the merchant per MT, if any
+	Products      []Product `yaml:"products"`
+}
+
+// Product is one product of a merchant's catalog.
+type Product struct {
+	Keyword string `yaml:"keyword"` // what the subscriber texts, case-insensitive
+	Name    string `yaml:"name"`
+	Amount  Yuan   `yaml:"amount"`
+}
+
+// Settlement configures the nightly jobs and the merchant download server.
+type Settlement struct {
+	Dir                 string `yaml:"dir"`
+	StatementSchedule   string `yaml:"statement_schedule"`
+	DailyBillSchedule   string `yaml:"daily_bill_schedule"`
+	MonthlyBillSchedule string `yaml:"monthly_bill_schedule"`
+	Listen              string `yaml:"listen"` // merchant download server; empty: off
+	StartDate           string `yaml:"start_date"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Load reads, overrides from the environment, defaults and validates the
+// file at path. An empty path means "no file": defaults and environment only.
+func Load(path string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		data = b
+	}
+	return Parse(data, os.LookupEnv)
+}
+
+// Parse is Load on bytes, with env as the environment lookup.
+func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	c := &Config{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+	}
+	c.applyEnv(env)
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyEnv(env func(string) (string, bool)) {
+	if v, ok := env("DATABASE_URL"); ok && v != "" {
+		c.Database.URL = v
+	}
+	if v, ok := env("REDIS_URL"); ok && v != "" {
+		c.Redis.URL = v
+	}
+	addr, hasAddr := env("CARRIERBILL_SMSC_ADDR")
+	if hasAddr && addr != "" && len(c.SMSC.Binds) == 0 {
+		c.SMSC.Binds = []Bind{{Name: "smsc"}}
+	}
+	if len(c.SMSC.Binds) > 0 {
+		b := &c.SMSC.Binds[0]
+		if hasAddr && addr != "" {
+			b.Addr = addr
+		}
+		if v, ok := env("CARRIERBILL_SMSC_SYSTEM_ID"); ok && v != "" {
+			b.SystemID = v
+		}
+		if v, ok := env("CARRIERBILL_SMSC_PASSWORD"); ok && v != "" {
+			b.Password = v
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Timezone, "Asia/Shanghai")
+	def(&c.ServiceCode, "10658008")
+	def(&c.DataDir, "carrierbill-data")
+	def(&c.Redis.Prefix, "carrierbill:")
+	if c.Redis.Timeout == 0 {
+		c.Redis.Timeout = Duration(200 * time.Millisecond)
+	}
+	for i := range c.SMSC.Binds {
+		b := &c.SMSC.Binds[i]
+		def(&b.Name, fmt.Sprintf("bind%d", i+1))
+		def(&b.Mode, "transceiver")
+		if b.Window == 0 {
+			b.Window = 10
+		}
+		if b.EnquireLink == 0 {
+			b.EnquireLink = Duration(30 * time.Second)
+		}
+		if b.EnquireLinkTimeout == 0 {
+			b.EnquireLinkTimeout = Duration(10 * time.Second)
+		}
+		if b.PartTimeout == 0 {
+			b.PartTimeout = Duration(2 * time.Minute)
+		}
+	}
+	if c.Orders.CodeValidity == 0 {
+		c.Orders.CodeValidity = Duration(10 * time.Minute)
+	}
+	if c.Orders.MaxWrongCodes == 0 {
+		c.Orders.MaxWrongCodes = 3
+	}
+	if c.Limits == nil {
+		c.Limits = map[string]Limits{}
+	}
+	for _, m := range []string{"phone", "card"} {
+		l := c.Limits[m]
+		if !l.PerPayment.set {
+			l.PerPayment = yuan(3000)
+		}
+		if !l.Daily.set {
+			l.Daily = yuan(5000)
+		}
+		if !l.Monthly.set {
+			l.Monthly = yuan(10000)
+		}
+		c.Limits[m] = l
+	}
+	if c.Frequency.MinInterval == nil {
+		d := Duration(60 * time.Second)
+		c.Frequency.MinInterval = &d
+	}
+	if c.Frequency.PurchasesPerHour == nil {
+		n := 20
+		c.Frequency.PurchasesPerHour = &n
+	}
+	if c.Frequency.ConfirmationsPerOrder == nil {
+		n := 5
+		c.Frequency.ConfirmationsPerOrder = &n
+	}
+	if !c.Accounts.CreditLimit.set {
+		c.Accounts.CreditLimit = yuan(10000)
+	}
+	for i := range c.Merchants {
+		m := &c.Merchants[i]
+		if !m.MinAmount.set {
+			m.MinAmount = yuan(10)
+		}
+		if !m.MaxAmount.set {
+			m.MaxAmount = yuan(3000)
+		}
+	}
+	def(&c.Settlement.StatementSchedule, "0 2 * * *")
+	def(&c.Settlement.DailyBillSchedule, "30 2 * * *")
+	def(&c.Settlement.MonthlyBillSchedule, "0 3 1 * *")
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+}
+
+// Location returns the operator's time zone. Validate has checked it loads.
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.FixedZone(c.Timezone, 0)
+	}
+	return loc
+}
+
+// StatementsDir is where statements and bills are written.
+func (c *Config) StatementsDir() string {
+	if c.Settlement.Dir != "" {
+		return c.Settlement.Dir
+	}
+	return c.DataDir + string(os.PathSeparator) + "statements"
+}
+
+// Yuan is an amount of money written in yuan ("30.00", 30, "0.5") in YAML.
+// It is decoded from the literal text, never through a float.
+type Yuan struct {
+	billing.Money
+	set bool
+}
+
+func yuan(fen int64) Yuan { return Yuan{Money: billing.Money(fen), set: true} }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (y *Yuan) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want an amount in yuan like 30.00", n.Line)
+	}
+	s := strings.TrimSuffix(strings.TrimSpace(n.Value), "元")
+	m, err := billing.ParseYuan(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not an amount in yuan with at most two decimals", n.Line, n.Value)
+	}
+	*y = Yuan{Money: m, set: true}
+	return nil
+}
+
+// MarshalYAML writes the amount as "12.34".
+func (y Yuan) MarshalYAML() (any, error) { return y.Money.String(), nil }
+
+// Percent is a percentage with at most two decimals ("30%", "12.5"),
+// kept as basis points (1% = 100).
+type Percent struct {
+	BasisPoints int64
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSuffix(strings.TrimSpace(n.Value), "%")
+	m, err := billing.ParseYuan(s) // same grammar: digits with at most two decimals
+	if err != nil || m > 10000 {
+		return fmt.Errorf("line %d: %q is not a percentage between 0 and 100 with at most two decimals", n.Line, n.Value)
+	}
+	p.BasisPoints = int64(m)
+	return nil
+}
+
+// MarshalYAML writes the percentage as "12.50%".
+func (p Percent) MarshalYAML() (any, error) { return billing.Money(p.BasisPoints).String() + "%", nil }
+
+// Duration is a time.Duration written as "60s", "10m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		if secs, err2 := strconv.Atoi(strings.TrimSpace(n.Value)); err2 == nil && secs == 0 {
+			*d = 0
+			return nil
+		}
+		return fmt.Errorf("line %d: %q is not a duration like 60s or 10m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as "1m0s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
