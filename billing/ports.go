@@ -46,3 +46,39 @@ type OutboundSMS struct {
 type Sender interface {
 	Send(ctx context.Context, m OutboundSMS) error
 }
+
+// DebitStatus is what a charger knows about a debit key.
+type DebitStatus string
+
+// Debit outcomes reported by Charger.Status.
+const (
+	// DebitDone: the debit happened (money taken).
+	DebitDone DebitStatus = "done"
+	// DebitNone: the debit did not happen, and the charger guarantees it
+	// never will (a later Debit with the key is refused).
+	DebitNone DebitStatus = "none"
+)
+
+// Declined is a charger's definite refusal: nothing was taken. Any other
+// error from Debit leaves the outcome unknown (timeout, connection lost);
+// the engine then keeps the charge pending for the recovery sweep.
+type Declined struct {
+	Reason Reason // insufficient_balance, account_suspended, unknown_subscriber, ...
+}
+
+func (d *Declined) Error() string { return "debit declined: " + string(d.Reason) }
+
+// Charger debits and refunds a payment account (the phone account, a bank).
+// Every call is keyed: a repeated call with the same key is answered with
+// the first call's outcome and never repeated.
+type Charger interface {
+	// Debit takes amount from msisdn's account under key. nil: taken.
+	// *Declined: refused, nothing taken. Other errors: unknown outcome.
+	Debit(ctx context.Context, key, msisdn string, amount Money) error
+	// Refund gives amount back to msisdn's account under key (a refund key,
+	// not the debit's). *Declined or an error when it cannot.
+	Refund(ctx context.Context, key, msisdn string, amount Money) error
+	// Status reports whether the debit keyed key happened. When it did
+	// not, the key is closed: a Debit with it afterwards is *Declined.
+	Status(ctx context.Context, key string) (DebitStatus, error)
+}

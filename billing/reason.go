@@ -1,0 +1,45 @@
+package billing
+
+// Reason is a stable rejection reason code. The codes are shared by the MT
+// texts, the replay output, reports and the merchant API: never rename one.
+type Reason string
+
+// The rejection reasons, defined once (DESIGN.md §5).
+const (
+	ReasonPerPaymentLimit     Reason = "per_payment_limit"
+	ReasonDailyLimit          Reason = "daily_limit"
+	ReasonMonthlyLimit        Reason = "monthly_limit"
+	ReasonTooFrequent         Reason = "too_frequent"
+	ReasonAmountOutOfRange    Reason = "amount_out_of_range"
+	ReasonUnknownMerchant     Reason = "unknown_merchant"
+	ReasonUnknownProduct      Reason = "unknown_product"
+	ReasonExpired             Reason = "expired"
+	ReasonWrongCode           Reason = "wrong_code"
+	ReasonTooManyAttempts     Reason = "too_many_attempts"
+	ReasonInsufficientBalance Reason = "insufficient_balance"
+	ReasonAccountSuspended    Reason = "account_suspended"
+	ReasonServiceBusy         Reason = "service_busy"
+	ReasonAlreadyPaid         Reason = "already_paid"
+	ReasonNoPendingOrder      Reason = "no_pending_order"
+	ReasonUnknownSubscriber   Reason = "unknown_subscriber"
+	ReasonChargeFailed        Reason = "charge_failed" // the charger refused for a reason it did not name
+)
+
+// Reasons lists every reason code in a stable order (README, reports).
+var Reasons = []Reason{
+	ReasonPerPaymentLimit, ReasonDailyLimit, ReasonMonthlyLimit, ReasonTooFrequent,
+	ReasonAmountOutOfRange, ReasonUnknownMerchant, ReasonUnknownProduct, ReasonExpired,
+	ReasonWrongCode, ReasonTooManyAttempts, ReasonInsufficientBalance, ReasonAccountSuspended,
+	ReasonServiceBusy, ReasonAlreadyPaid, ReasonNoPendingOrder, ReasonUnknownSubscriber,
+	ReasonChargeFailed,
+}
+
+// Valid reports whether r is one of Reasons.
+func (r Reason) Valid() bool {
+	for _, x := range Reasons {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,157 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Storage errors. Stores translate their engine's errors to these (a
+// constraint violation is recognised by the constraint's name, never by the
+// message text) so the engine can branch on them with errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("billing: not found")
+	// ErrDuplicatePending: a pending order for the same msisdn, merchant,
+	// product, amount and method already exists (orders_one_pending).
+	ErrDuplicatePending = errors.New("billing: a pending order for the same purchase exists")
+	// ErrChargeExists: the order already has a charge, or the idempotency
+	// key is taken (charges.order_id / charges.idempotency_key unique).
+	ErrChargeExists = errors.New("billing: the order already has a charge")
+	// ErrDuplicateRefund: a refund with this idempotency key exists.
+	ErrDuplicateRefund = errors.New("billing: a refund with this idempotency key exists")
+	// ErrConflict: the transaction lost a serialization race or a deadlock
+	// more times than the store retries; the caller may try again later.
+	ErrConflict = errors.New("billing: transaction conflict, retries exhausted")
+)
+
+// Store is billing's storage driver. It stores and never decides: every
+// rule (limits arithmetic, rollover, code checks, state transitions, texts)
+// lives in package billing. Implementations: billing/postgres (production)
+// and the embedded SQLite store. billing/storetest is the conformance suite
+// every implementation must pass.
+//
+// All methods are safe for concurrent use, by several goroutines and by
+// several processes sharing one database.
+type Store interface {
+	// InTx runs fn in one database transaction and commits when fn returns
+	// nil, rolls back otherwise (and returns fn's error unchanged). On a
+	// serialization failure or deadlock it rolls back and runs fn again,
+	// a bounded number of times, then returns ErrConflict. fn must
+	// therefore have no effect outside tx. The Tx must not be used after fn
+	// returns.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+
+	// InsertMO durably stores an MO in mo_inbox (committed when it returns
+	// nil) and returns its id. It is what runs before an MO is acked.
+	InsertMO(ctx context.Context, mo InboundMO) (int64, error)
+
+	// ClaimMOs leases up to limit unprocessed MOs whose lease is free
+	// (never leased, or leased until before now) until leaseUntil, counts
+	// one attempt on each, and returns them in id order. It claims only the
+	// oldest unprocessed MO of each msisdn, so MOs of one phone number are
+	// handled one at a time and in arrival order across every process,
+	// while different numbers run in parallel. Claims of concurrent callers
+	// never overlap (FOR UPDATE SKIP LOCKED or a serialized writer).
+	ClaimMOs(ctx context.Context, now, leaseUntil time.Time, limit int) ([]InboundMO, error)
+
+	// ReleaseMO gives a claimed MO back: its lease ends at notBefore
+	// (backoff after a failure).
+	ReleaseMO(ctx context.Context, id int64, notBefore time.Time) error
+
+	// ClaimOutbox leases up to limit unsent MTs due at now (next_at <= now),
+	// oldest first: it sets next_at to leaseUntil and counts an attempt, so
+	// no other caller gets them until the lease ends. Claims of concurrent
+	// callers never overlap.
+	ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMsg, error)
+
+	// MarkSent records that the MT id was accepted by the SMSC at at.
+	// Marking a sent MT again is a no-op. ErrNotFound if there is no row.
+	MarkSent(ctx context.Context, id int64, at time.Time) error
+
+	// MarkSendFailed records a failed send of an unsent MT: next_at is set
+	// to nextAt and last_error to errText. ErrNotFound if there is no row.
+	MarkSendFailed(ctx context.Context, id int64, nextAt time.Time, errText string) error
+}
+
+// Tx is the set of storage operations available inside one transaction.
+// Methods that say "locks" take a row lock held until the transaction ends
+// (SELECT ... FOR UPDATE on Postgres; the SQLite store serializes writers).
+type Tx interface {
+	// MarkMOProcessed sets processed_at of the MO id. ErrNotFound if there
+	// is no such MO.
+	MarkMOProcessed(ctx context.Context, id int64, at time.Time) error
+
+	// InsertOrder stores a new order (its ID is ignored) and returns its id.
+	// ErrDuplicatePending when an equal pending order exists.
+	InsertOrder(ctx context.Context, o Order) (int64, error)
+
+	// GetOrder returns the order id and locks it. ErrNotFound.
+	GetOrder(ctx context.Context, id int64) (Order, error)
+
+	// FindPendingOrder returns the pending order of msisdn for exactly this
+	// merchant, product, amount and method, and locks it. ErrNotFound.
+	FindPendingOrder(ctx context.Context, msisdn, merchant, product string, amount Money, method Method) (Order, error)
+
+	// OrdersSince returns the orders of msisdn created at or after since,
+	// newest first, and locks them.
+	OrdersSince(ctx context.Context, msisdn string, since time.Time) ([]Order, error)
+
+	// UpdateOrder writes the status, reason, attempts and updated_at of the
+	// order o.ID. ErrNotFound.
+	UpdateOrder(ctx context.Context, o Order) error
+
+	// DueOrders returns up to limit pending orders whose expires_at is at or
+	// before now, oldest first, locked and skipping rows that another
+	// transaction holds.
+	DueOrders(ctx context.Context, now time.Time, limit int) ([]Order, error)
+
+	// LockQuota returns the quota row of (msisdn, method), creating it with
+	// zero spend for day and month when there is none, and locks it. The
+	// row returned is what was last saved: its Day and Month may be stale.
+	LockQuota(ctx context.Context, msisdn string, method Method, day, month string) (Quota, error)
+
+	// SaveQuota writes q's Day, DaySpent, Month, MonthSpent and LastChargeAt
+	// to its row (which LockQuota locked). ErrNotFound.
+	SaveQuota(ctx context.Context, q Quota) error
+
+	// InsertCharge stores a new charge (its ID is ignored) and returns its
+	// id. ErrChargeExists when the order has one or the key is taken.
+	InsertCharge(ctx context.Context, c Charge) (int64, error)
+
+	// GetCharge returns the charge id and locks it. ErrNotFound.
+	GetCharge(ctx context.Context, id int64) (Charge, error)
+
+	// ChargeByOrder returns the charge of the order orderID and locks it.
+	// ErrNotFound.
+	ChargeByOrder(ctx context.Context, orderID int64) (Charge, error)
+
+	// ResolveCharge writes status, failure reason and resolved_at of the
+	// charge c.ID. ErrNotFound.
+	ResolveCharge(ctx context.Context, c Charge) error
+
+	// StaleCharges returns up to limit pending charges created before
+	// before, oldest first, locked and skipping rows another transaction
+	// holds (so several recovery sweeps never resolve the same charge).
+	StaleCharges(ctx context.Context, before time.Time, limit int) ([]Charge, error)
+
+	// InsertPostings appends ledger entries. The ledger is append only.
+	InsertPostings(ctx context.Context, ps []Posting) error
+
+	// InsertRefund stores a refund and returns its id. ErrDuplicateRefund
+	// when its idempotency key exists.
+	InsertRefund(ctx context.Context, r Refund) (int64, error)
+
+	// RefundByKey returns the refund with this idempotency key. ErrNotFound.
+	RefundByKey(ctx context.Context, key string) (Refund, error)
+
+	// RefundedTotal returns the sum of the refunds of the charge chargeID.
+	RefundedTotal(ctx context.Context, chargeID int64) (Money, error)
+
+	// Enqueue writes an MT to the outbox and returns its id.
+	Enqueue(ctx context.Context, m OutboxMsg) (int64, error)
+
+	// RecentPayments returns the last limit succeeded charges of msisdn,
+	// newest first, with the product name and order status.
+	RecentPayments(ctx context.Context, msisdn string, limit int) ([]Payment, error)
+}
