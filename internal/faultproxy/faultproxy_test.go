@@ -94,6 +94,21 @@ func mustEcho(t *testing.T, c net.Conn, line string) {
 	}
 }
 
+// mustFailNew asserts that a new connection to addr is refused or reset,
+// either while connecting or at the first round trip.
+func mustFailNew(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		if isTimeout(err) {
+			t.Fatalf("dialing %s timed out; want a refusal or reset", addr)
+		}
+		return
+	}
+	defer c.Close()
+	mustFail(t, c)
+}
+
 // mustFail asserts that a round trip fails with something other than a
 // timeout (a reset or EOF: "the server is gone").
 func mustFail(t *testing.T, c net.Conn) {
@@ -137,7 +152,7 @@ func TestProxyStates(t *testing.T) {
 		{"block resets old and new, unblock restores new", []step{
 			{"block", func(t *testing.T, p *Proxy, _ net.Conn) { p.Block() }},
 			{"old conn fails", func(t *testing.T, p *Proxy, old net.Conn) { mustFail(t, old) }},
-			{"new conn fails", func(t *testing.T, p *Proxy, _ net.Conn) { mustFail(t, dial(t, p.Addr())) }},
+			{"new conn fails", func(t *testing.T, p *Proxy, _ net.Conn) { mustFailNew(t, p.Addr()) }},
 			{"unblock", func(t *testing.T, p *Proxy, _ net.Conn) { p.Unblock() }},
 			{"new conn echoes", func(t *testing.T, p *Proxy, _ net.Conn) { mustEcho(t, dial(t, p.Addr()), "back") }},
 		}},
@@ -191,7 +206,7 @@ func TestTargetDownLooksRefused(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	p := Start(t, dead)
-	mustFail(t, dial(t, p.Addr()))
+	mustFailNew(t, p.Addr())
 }
 
 func TestCountsAndCloseIsIdempotent(t *testing.T) {
