@@ -1,0 +1,48 @@
+// Package smpp is carrierbill's side of SMPP 3.4: the ESME session layer
+// (bind, window, throughput cap, enquire_link, reconnect), the text codecs
+// (GSM 7-bit, Latin-1, UCS2), long-message split and reassembly, and delivery
+// receipts. The SMSC simulator used by tests, demos and load runs lives in
+// smpp/smsc.
+//
+// # Why the session layer is ours
+//
+// PDUs are built and read with the packages of github.com/fiorix/go-smpp at
+// v0.0.0-20210403173735-2894b96e70ba (pdu, pdufield, pdutlv). Its
+// Transceiver, Transmitter and Receiver are not used: at that version they
+// match responses by sequence number alone (an SMSC deliver_sm that reuses
+// the sequence number of a pending submit_sm is swallowed as its response
+// and the MO is lost), run the handler on the read loop, always answer
+// deliver_sm with ESME_ROK before anything is stored, and drop the link on
+// data_sm. This session routes a PDU by its response bit plus its sequence
+// number (a per-connection counter in 1..0x7FFFFFFF, never the library's
+// global one), hands every MO and receipt to the Consumer off the read loop
+// and writes deliver_sm_resp only when the Consumer returned (ESME_ROK, or
+// ESME_RX_T_APPN 0x64 so the SMSC redelivers), treats data_sm as an MO,
+// answers unbind, and answers generic_nack to what it does not handle.
+//
+// deliver_sm, submit_sm and data_sm bodies are decoded by DecodeSM, not by
+// the library: its deliver_sm decoder strips the UDH into a field of its own,
+// trusts a UDH that lies about its length, and has no data_sm. The library's
+// pdutext codecs return their input unchanged on error; DecodeText says what
+// was wrong instead. pdu.NewDeliverSM() at that version serializes a stray
+// udh_length byte unless its UDH fields are set; SM.EncodeDeliverSM sets them.
+//
+// # Guarantees and non-goals
+//
+// An MO is acknowledged only after Consumer.ConsumeMO returned nil. Parts of
+// a concatenated MO other than the last to arrive are acknowledged when held
+// in memory (an SMSC may wait for that ack before sending the next part); a
+// crash loses such a half message, never a whole one. Submit blocks on the
+// window and the throughput cap instead of failing, retries ESME_RTHROTTLED
+// and ESME_RMSGQFUL after RetryDelay, and returns any other status as a
+// *StatusError. A submit whose response never came (timeout, link lost) is
+// returned as an error: the SMSC may or may not have accepted it.
+//
+// Transport timing (timeouts, enquire_link, backoff, the throughput cap,
+// latency metrics) uses the wall clock; the injected clock.Clock stamps
+// what the gateway sees (MO.ReceivedAt, receipts) and ages partial messages.
+//
+// This package must never run business logic, never block its read loop on
+// the Consumer, and never log message text or a phone number in clear
+// (phones are masked with redact.Phone).
+package smpp
