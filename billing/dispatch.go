@@ -1,0 +1,132 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/redact"
+)
+
+// Dispatcher drains the outbox through a Sender: it leases due rows (so two
+// processes never send the same row at once), sends them, marks them sent,
+// and on failure schedules a retry with exponential backoff. A crash after
+// the SMSC accepted and before the row is marked sent resends once the
+// lease ends: at least once, never lost.
+type Dispatcher struct {
+	Store  Store
+	Sender Sender
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// Lease is how long a claimed row is reserved (default 30 s).
+	Lease time.Duration
+	// Batch is how many rows one claim takes (default 64); they are sent
+	// concurrently.
+	Batch int
+	// MaxBackoff caps the retry delay (default 5 minutes).
+	MaxBackoff time.Duration
+}
+
+func (d *Dispatcher) defaults() (time.Duration, int, time.Duration, *slog.Logger) {
+	lease, batch, maxb, log := d.Lease, d.Batch, d.MaxBackoff, d.Logger
+	if lease <= 0 {
+		lease = 30 * time.Second
+	}
+	if batch <= 0 {
+		batch = 64
+	}
+	if maxb <= 0 {
+		maxb = 5 * time.Minute
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return lease, batch, maxb, log
+}
+
+// Backoff is the delay before the attempt-th retry: 1 s doubling, capped.
+func Backoff(attempt int, maxDelay time.Duration) time.Duration {
+	d := time.Second
+	for i := 1; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+// RunOnce claims one batch of due MTs, sends them and records the outcome.
+// It returns how many were sent.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	lease, batch, maxb, log := d.defaults()
+	now := d.Clock.Now()
+	msgs, err := d.Store.ClaimOutbox(ctx, now, now.Add(lease), batch)
+	if err != nil {
+		return 0, fmt.Errorf("claiming the outbox: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		sent int
+		errs []error
+	)
+	for _, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: m.Body})
+			var merr error
+			if err == nil {
+				merr = d.Store.MarkSent(context.WithoutCancel(ctx), m.ID, d.Clock.Now())
+			} else {
+				log.Warn("sending MT failed; will retry", "outbox", m.ID, "msisdn", redact.Phone(m.MSISDN), "attempt", m.Attempts, "err", err)
+				merr = d.Store.MarkSendFailed(context.WithoutCancel(ctx), m.ID, d.Clock.Now().Add(Backoff(m.Attempts, maxb)), err.Error())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if merr != nil {
+				errs = append(errs, fmt.Errorf("recording outbox %d: %w", m.ID, merr))
+			} else if err == nil {
+				sent++
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return sent, errs[0]
+	}
+	return sent, nil
+}
+
+// Run drains the outbox until ctx ends, polling every poll (default 50 ms)
+// when idle. It returns after every send it started has finished.
+func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
+	if poll <= 0 {
+		poll = 50 * time.Millisecond
+	}
+	_, _, _, log := d.defaults()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for {
+			n, err := d.RunOnce(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Error("outbox dispatch failed", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		t.Reset(poll)
+	}
+}
