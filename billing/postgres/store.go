@@ -1,0 +1,358 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carrierbill/carrierbill/billing"
+)
+
+// maxTxAttempts bounds the retries of a transaction that hit a
+// serialization failure (40001) or a deadlock (40P01).
+const maxTxAttempts = 8
+
+// Store is billing.Store on a pgx pool. Row locks are per phone number
+// (the quota row) and per order; there is no global lock.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a store on pool. The schema must be migrated (Migrate).
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ billing.Store = (*Store)(nil)
+
+// retryable reports a serialization failure or a deadlock.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// mapErr translates constraint violations to billing's errors by
+// constraint name.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.ErrNotFound
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		switch pe.ConstraintName {
+		case "orders_one_pending":
+			return fmt.Errorf("%w (%s)", billing.ErrDuplicatePending, pe.ConstraintName)
+		case "charges_order_id_key", "charges_idempotency_key_key":
+			return fmt.Errorf("%w (%s)", billing.ErrChargeExists, pe.ConstraintName)
+		case "refunds_idempotency_key_key":
+			return fmt.Errorf("%w (%s)", billing.ErrDuplicateRefund, pe.ConstraintName)
+		}
+	}
+	return err
+}
+
+// InTx implements billing.Store.
+func (s *Store) InTx(ctx context.Context, fn func(tx billing.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+			return fn(&tx{tx: ptx})
+		})
+		if err == nil || !retryable(err) {
+			return err
+		}
+		// Jittered pause before the next attempt so the losers spread out.
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("%w: %v", billing.ErrConflict, err)
+}
+
+// InsertMO implements billing.Store.
+func (s *Store) InsertMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, sqlInsertMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt).Scan(&id)
+	return id, mapErr(err)
+}
+
+// ClaimMOs implements billing.Store.
+func (s *Store) ClaimMOs(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.InboundMO, error) {
+	rows, err := s.pool.Query(ctx, sqlClaimMOs, now, leaseUntil, limit)
+	if err != nil {
+		return nil, err
+	}
+	mos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.InboundMO, error) {
+		var m billing.InboundMO
+		err := r.Scan(&m.ID, &m.Bind, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.ReceivedAt, &m.Attempts)
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(mos, func(a, b billing.InboundMO) int { return int(a.ID - b.ID) })
+	return mos, nil
+}
+
+// ReleaseMO implements billing.Store.
+func (s *Store) ReleaseMO(ctx context.Context, id int64, notBefore time.Time) error {
+	return exec1(ctx, s.pool, sqlReleaseMO, id, notBefore)
+}
+
+// ClaimOutbox implements billing.Store.
+func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.OutboxMsg, error) {
+	rows, err := s.pool.Query(ctx, sqlClaimOutbox, now, leaseUntil, limit)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := pgx.CollectRows(rows, scanOutbox)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ms, func(a, b billing.OutboxMsg) int { return int(a.ID - b.ID) })
+	return ms, nil
+}
+
+// MarkSent implements billing.Store.
+func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
+	return exec1(ctx, s.pool, sqlMarkSent, id, at)
+}
+
+// MarkSendFailed implements billing.Store.
+func (s *Store) MarkSendFailed(ctx context.Context, id int64, nextAt time.Time, errText string) error {
+	return exec1(ctx, s.pool, sqlMarkSendFailed, id, nextAt, errText)
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// exec1 runs a statement that must touch a row: ErrNotFound otherwise.
+func exec1(ctx context.Context, db execer, sql string, args ...any) error {
+	tag, err := db.Exec(ctx, sql, args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return billing.ErrNotFound
+	}
+	return nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func fromNullTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func scanOutbox(r pgx.CollectableRow) (billing.OutboxMsg, error) {
+	var m billing.OutboxMsg
+	var orderID *int64
+	var sent *time.Time
+	err := r.Scan(&m.ID, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.Kind, &orderID, &m.CreatedAt, &m.NextAt, &m.Attempts, &sent, &m.LastError)
+	if orderID != nil {
+		m.OrderID = *orderID
+	}
+	m.SentAt = fromNullTime(sent)
+	return m, err
+}
+
+func scanOrder(r pgx.CollectableRow) (billing.Order, error) {
+	var o billing.Order
+	err := r.Scan(&o.ID, &o.MSISDN, &o.Merchant, &o.Product, &o.ProductName, &o.Amount, &o.Method, &o.Status,
+		&o.Reason, &o.Code, &o.Attempts, &o.MerchantRef, &o.ServiceAddr, &o.CreatedAt, &o.ExpiresAt, &o.UpdatedAt)
+	return o, err
+}
+
+func scanCharge(r pgx.CollectableRow) (billing.Charge, error) {
+	var c billing.Charge
+	var resolved *time.Time
+	err := r.Scan(&c.ID, &c.OrderID, &c.IdempotencyKey, &c.MSISDN, &c.Merchant, &c.Amount, &c.Method, &c.Status,
+		&c.FailureReason, &c.CreatedAt, &resolved)
+	c.ResolvedAt = fromNullTime(resolved)
+	return c, err
+}
+
+// tx is billing.Tx on one pgx transaction.
+type tx struct {
+	tx pgx.Tx
+}
+
+func (t *tx) one(ctx context.Context, scan pgx.RowToFunc[billing.Order], sql string, args ...any) (billing.Order, error) {
+	rows, err := t.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return billing.Order{}, err
+	}
+	o, err := pgx.CollectExactlyOneRow(rows, scan)
+	return o, mapErr(err)
+}
+
+func (t *tx) MarkMOProcessed(ctx context.Context, id int64, at time.Time) error {
+	return exec1(ctx, t.tx, sqlMarkMOProcessed, id, at)
+}
+
+func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, sqlInsertOrder, o.MSISDN, o.Merchant, o.Product, o.ProductName, int64(o.Amount), string(o.Method),
+		string(o.Status), nullString(string(o.Reason)), o.Code, o.Attempts, nullString(o.MerchantRef), o.ServiceAddr,
+		o.CreatedAt, o.ExpiresAt, o.UpdatedAt).Scan(&id)
+	return id, mapErr(err)
+}
+
+func (t *tx) GetOrder(ctx context.Context, id int64) (billing.Order, error) {
+	return t.one(ctx, scanOrder, sqlGetOrder, id)
+}
+
+func (t *tx) FindPendingOrder(ctx context.Context, msisdn, merchant, product string, amount billing.Money, method billing.Method) (billing.Order, error) {
+	return t.one(ctx, scanOrder, sqlFindPendingOrder, msisdn, merchant, product, int64(amount), string(method))
+}
+
+func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
+	rows, err := t.tx.Query(ctx, sqlOrdersSince, msisdn, since)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanOrder)
+}
+
+func (t *tx) UpdateOrder(ctx context.Context, o billing.Order) error {
+	return exec1(ctx, t.tx, sqlUpdateOrder, o.ID, string(o.Status), nullString(string(o.Reason)), o.Attempts, o.UpdatedAt)
+}
+
+func (t *tx) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing.Order, error) {
+	rows, err := t.tx.Query(ctx, sqlDueOrders, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanOrder)
+}
+
+func (t *tx) LockQuota(ctx context.Context, msisdn string, method billing.Method, day, month string) (billing.Quota, error) {
+	if _, err := t.tx.Exec(ctx, sqlCreateQuota, msisdn, string(method), day, month); err != nil {
+		return billing.Quota{}, mapErr(err)
+	}
+	var q billing.Quota
+	var last *time.Time
+	err := t.tx.QueryRow(ctx, sqlLockQuota, msisdn, string(method)).Scan(&q.MSISDN, &q.Method, &q.Day, &q.DaySpent, &q.Month, &q.MonthSpent, &last)
+	q.LastChargeAt = fromNullTime(last)
+	return q, mapErr(err)
+}
+
+func (t *tx) SaveQuota(ctx context.Context, q billing.Quota) error {
+	return exec1(ctx, t.tx, sqlSaveQuota, q.MSISDN, string(q.Method), q.Day, int64(q.DaySpent), q.Month, int64(q.MonthSpent), nullTime(q.LastChargeAt))
+}
+
+func (t *tx) InsertCharge(ctx context.Context, c billing.Charge) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, sqlInsertCharge, c.OrderID, c.IdempotencyKey, c.MSISDN, c.Merchant, int64(c.Amount), string(c.Method),
+		string(c.Status), nullString(string(c.FailureReason)), c.CreatedAt, nullTime(c.ResolvedAt)).Scan(&id)
+	return id, mapErr(err)
+}
+
+func (t *tx) charge(ctx context.Context, sql string, arg any) (billing.Charge, error) {
+	rows, err := t.tx.Query(ctx, sql, arg)
+	if err != nil {
+		return billing.Charge{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCharge)
+	return c, mapErr(err)
+}
+
+func (t *tx) GetCharge(ctx context.Context, id int64) (billing.Charge, error) {
+	return t.charge(ctx, sqlGetCharge, id)
+}
+
+func (t *tx) ChargeByOrder(ctx context.Context, orderID int64) (billing.Charge, error) {
+	return t.charge(ctx, sqlChargeByOrder, orderID)
+}
+
+func (t *tx) ResolveCharge(ctx context.Context, c billing.Charge) error {
+	return exec1(ctx, t.tx, sqlResolveCharge, c.ID, string(c.Status), nullString(string(c.FailureReason)), nullTime(c.ResolvedAt))
+}
+
+func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]billing.Charge, error) {
+	rows, err := t.tx.Query(ctx, sqlStaleCharges, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanCharge)
+}
+
+func (t *tx) InsertPostings(ctx context.Context, ps []billing.Posting) error {
+	b := &pgx.Batch{}
+	for _, p := range ps {
+		var refund *int64
+		if p.RefundID != 0 {
+			refund = &p.RefundID
+		}
+		b.Queue(sqlInsertPosting, p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, p.CreatedAt)
+	}
+	return mapErr(t.tx.SendBatch(ctx, b).Close())
+}
+
+func (t *tx) InsertRefund(ctx context.Context, r billing.Refund) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, sqlInsertRefund, r.ChargeID, r.IdempotencyKey, int64(r.Amount), r.Reason, r.CreatedAt).Scan(&id)
+	return id, mapErr(err)
+}
+
+func (t *tx) RefundByKey(ctx context.Context, key string) (billing.Refund, error) {
+	var r billing.Refund
+	err := t.tx.QueryRow(ctx, sqlRefundByKey, key).Scan(&r.ID, &r.ChargeID, &r.IdempotencyKey, &r.Amount, &r.Reason, &r.CreatedAt)
+	return r, mapErr(err)
+}
+
+func (t *tx) RefundedTotal(ctx context.Context, chargeID int64) (billing.Money, error) {
+	var m billing.Money
+	err := t.tx.QueryRow(ctx, sqlRefundedTotal, chargeID).Scan(&m)
+	return m, mapErr(err)
+}
+
+func (t *tx) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
+	var orderID *int64
+	if m.OrderID != 0 {
+		orderID = &m.OrderID
+	}
+	var id int64
+	err := t.tx.QueryRow(ctx, sqlEnqueue, m.MSISDN, m.ServiceAddr, m.Body, string(m.Kind), orderID, m.CreatedAt, m.NextAt).Scan(&id)
+	return id, mapErr(err)
+}
+
+func (t *tx) RecentPayments(ctx context.Context, msisdn string, limit int) ([]billing.Payment, error) {
+	rows, err := t.tx.Query(ctx, sqlRecentPayments, msisdn, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) {
+		var p billing.Payment
+		err := r.Scan(&p.ChargeID, &p.OrderID, &p.Merchant, &p.ProductName, &p.Amount, &p.Status, &p.At)
+		return p, err
+	})
+}
