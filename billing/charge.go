@@ -107,16 +107,6 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result
 				return say(ReasonTooFrequent, o.ID, o.ServiceAddr, "retry", seconds(d.RetryAfter))
 			}
 		}
-		if e.cfg.MinInterval > 0 {
-			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: e.cfg.MinInterval}, o.MSISDN)
-			if err != nil {
-				e.log.Warn("limiter unavailable; refusing", "rule", "min_interval", "err", err)
-				return say(ReasonServiceBusy, o.ID, o.ServiceAddr)
-			}
-			if !d.Allowed {
-				return say(ReasonTooFrequent, o.ID, o.ServiceAddr, "retry", seconds(d.RetryAfter))
-			}
-		}
 		// Limits, atomically under the quota row lock.
 		q, err := e.lockQuota(ctx, tx, o.MSISDN, o.Method, now)
 		if err != nil {
@@ -131,6 +121,18 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result
 				return fmt.Errorf("failing order %d: %w", o.ID, err)
 			}
 			return say(reason, o.ID, o.ServiceAddr, kv...)
+		}
+		// The limiter's minimum interval last, so that an event the
+		// database refuses is not counted.
+		if e.cfg.MinInterval > 0 {
+			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: e.cfg.MinInterval}, o.MSISDN)
+			if err != nil {
+				e.log.Warn("limiter unavailable; refusing", "rule", "min_interval", "err", err)
+				return say(ReasonServiceBusy, o.ID, o.ServiceAddr)
+			}
+			if !d.Allowed {
+				return say(ReasonTooFrequent, o.ID, o.ServiceAddr, "retry", seconds(d.RetryAfter))
+			}
 		}
 		q.DaySpent += o.Amount
 		q.MonthSpent += o.Amount
@@ -269,7 +271,9 @@ func (e *Engine) resolveLocked(ctx context.Context, tx Tx, c Charge, debited boo
 }
 
 // SubscriberAccount is the ledger account of a payer.
-func SubscriberAccount(m Method, msisdn string) string { return "subscriber:" + string(m) + ":" + msisdn }
+func SubscriberAccount(m Method, msisdn string) string {
+	return "subscriber:" + string(m) + ":" + msisdn
+}
 
 // MerchantAccount is the ledger account of what the platform owes a merchant.
 func MerchantAccount(code string) string { return "merchant:" + code + ":payable" }
