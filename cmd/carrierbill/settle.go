@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/settlement"
+	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
+)
+
+func init() {
+	register(command{
+		name:    "settle",
+		summary: "write statements and bills by hand: settle --date 2026-11-20 [--month 2026-11] [--merchant M] [--out DIR]",
+		run:     runSettle,
+	})
+}
+
+// settleFlags are the flags settle, audit and merchant key share: where the
+// database is and, without a configuration file, the settlement terms.
+type settleFlags struct {
+	config   *string
+	dbURL    *string
+	timezone *string
+	share    *string
+	fee      *string
+}
+
+func addSettleFlags(fs *flag.FlagSet) *settleFlags {
+	return &settleFlags{
+		config:   fs.String("config", "", "configuration file (YAML); merchants' terms, time zone and statements directory come from it"),
+		dbURL:    fs.String("database-url", "", "PostgreSQL URL (default: $DATABASE_URL, then the configuration)"),
+		timezone: fs.String("timezone", "", "operator's time zone (default: the configuration's, Asia/Shanghai)"),
+		share:    fs.String("revenue-share", "", "operator's revenue share for merchants not in the configuration, e.g. 30% (default 0%)"),
+		fee:      fs.String("per-message-fee", "", "per-message fee in yuan for merchants not in the configuration (default 0.00)"),
+	}
+}
+
+// settleEnv is what the settlement commands build from their flags.
+type settleEnv struct {
+	cfg   *config.Config
+	loc   *time.Location
+	terms settlement.TermsBook
+	pool  *pgxpool.Pool
+	store *settlepg.Store
+	log   *slog.Logger
+}
+
+func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, error) {
+	cfg, err := config.Load(*f.config)
+	if err != nil {
+		return nil, err
+	}
+	env := &settleEnv{cfg: cfg, loc: cfg.Location()}
+	if *f.timezone != "" {
+		env.loc, err = time.LoadLocation(*f.timezone)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --timezone %q: %v", errUsage, *f.timezone, err)
+		}
+	}
+	env.terms = termsFromConfig(cfg)
+	if *f.share != "" {
+		bp, err := billing.ParseYuan(strings.TrimSuffix(*f.share, "%"))
+		if err != nil || bp > 10000 {
+			return nil, fmt.Errorf("%w: --revenue-share %q is not a percentage like 30%% or 12.5", errUsage, *f.share)
+		}
+		env.terms.Default.RevenueShareBP = int64(bp)
+	}
+	if *f.fee != "" {
+		fee, err := billing.ParseYuan(*f.fee)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --per-message-fee %q is not an amount in yuan", errUsage, *f.fee)
+		}
+		env.terms.Default.PerMessageFee = fee
+	}
+	url := *f.dbURL
+	if url == "" {
+		url = cfg.Database.URL // config.Load applied $DATABASE_URL
+	}
+	if url == "" {
+		return nil, fmt.Errorf("%w: no database: pass --database-url or set DATABASE_URL", errUsage)
+	}
+	env.pool, err = pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if err := env.pool.Ping(ctx); err != nil {
+		env.pool.Close()
+		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	env.store = settlepg.New(env.pool)
+	env.log = slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return env, nil
+}
+
+func (e *settleEnv) Close() { e.pool.Close() }
+
+// termsFromConfig gives the settlement terms of the configured merchants.
+func termsFromConfig(cfg *config.Config) settlement.TermsBook {
+	book := settlement.TermsBook{Merchants: map[string]settlement.Terms{}}
+	for _, m := range cfg.Merchants {
+		book.Merchants[m.Code] = settlement.Terms{
+			Name:           m.Name,
+			RevenueShareBP: m.RevenueShare.BasisPoints,
+			PerMessageFee:  m.PerMessageFee.Money,
+		}
+	}
+	return book
+}
+
+func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("settle", stderr)
+	date := fs.String("date", "", "business date to settle, YYYY-MM-DD: its statements and daily bills")
+	month := fs.String("month", "", "business month, YYYY-MM: its monthly bills")
+	merchant := fs.String("merchant", "", "only this merchant (default: every merchant)")
+	out := fs.String("out", "", "output directory (default: the configuration's statements directory)")
+	sf := addSettleFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *date == "" && *month == "" {
+		return fmt.Errorf("%w: --date YYYY-MM-DD or --month YYYY-MM is required", errUsage)
+	}
+	if *date != "" {
+		if _, err := time.Parse("2006-01-02", *date); err != nil {
+			return fmt.Errorf("%w: --date %q is not YYYY-MM-DD", errUsage, *date)
+		}
+	}
+	if *month != "" {
+		if _, err := time.Parse("2006-01", *month); err != nil {
+			return fmt.Errorf("%w: --month %q is not YYYY-MM", errUsage, *month)
+		}
+	}
+	env, err := sf.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	dir := *out
+	if dir == "" {
+		dir = env.cfg.StatementsDir()
+	}
+	r, err := settlement.NewRunner(env.store, nil, settlement.Config{Dir: dir, Location: env.loc, Terms: env.terms}, clock.Real{}, env.log)
+	if err != nil {
+		return err
+	}
+	var runs [][2]string
+	if *date != "" {
+		runs = append(runs, [2]string{settlement.JobStatements, *date}, [2]string{settlement.JobDailyBills, *date})
+	}
+	if *month != "" {
+		runs = append(runs, [2]string{settlement.JobMonthlyBills, *month})
+	}
+	for _, run := range runs {
+		res, err := r.Generate(ctx, run[0], run[1], *merchant)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s: %d merchant(s)\n", run[0], run[1], res.Merchants)
+		for _, f := range res.Files {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
+	}
+	return nil
+}
