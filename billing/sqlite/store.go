@@ -28,7 +28,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx billing.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		var fnErr error
 		err := s.write(ctx, func(t *sql.Tx) error {
-			fnErr = fn(&tx{tx: t})
+			fnErr = fn(&txImpl{tx: t})
 			return fnErr
 		})
 		switch {
@@ -172,13 +172,13 @@ func (s *Store) MarkSendFailed(ctx context.Context, id int64, nextAt time.Time, 
 // tx is billing.Tx on one write transaction. Every row it reads is
 // "locked" in billing's sense because the transaction holds the database's
 // write lock.
-type tx struct {
+type txImpl struct {
 	tx *sql.Tx
 }
 
-var _ billing.Tx = (*tx)(nil)
+var _ billing.Tx = (*txImpl)(nil)
 
-func (t *tx) MarkMOProcessed(ctx context.Context, id int64, at time.Time) error {
+func (t *txImpl) MarkMOProcessed(ctx context.Context, id int64, at time.Time) error {
 	if err := execOne(ctx, t.tx, `UPDATE mo_inbox SET processed_at = ? WHERE id = ?`, ts(at), id); err != nil {
 		return fmt.Errorf("marking MO %d processed: %w", id, err)
 	}
@@ -200,7 +200,7 @@ func scanOrder(r interface{ Scan(...any) error }) (billing.Order, error) {
 	return o, err
 }
 
-func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
+func (t *txImpl) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen,
 		method, status, reason, code, attempts, merchant_ref, service_addr, created_at, expires_at, updated_at)
@@ -214,7 +214,7 @@ func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
 	return id, nil
 }
 
-func (t *tx) GetOrder(ctx context.Context, id int64) (billing.Order, error) {
+func (t *txImpl) GetOrder(ctx context.Context, id int64) (billing.Order, error) {
 	o, err := scanOrder(t.tx.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
 	if err != nil {
 		return billing.Order{}, fmt.Errorf("reading order %d: %w", id, domainError(err))
@@ -222,7 +222,7 @@ func (t *tx) GetOrder(ctx context.Context, id int64) (billing.Order, error) {
 	return o, nil
 }
 
-func (t *tx) FindPendingOrder(ctx context.Context, msisdn, merchant, product string, amount billing.Money, method billing.Method) (billing.Order, error) {
+func (t *txImpl) FindPendingOrder(ctx context.Context, msisdn, merchant, product string, amount billing.Money, method billing.Method) (billing.Order, error) {
 	o, err := scanOrder(t.tx.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders
 		WHERE msisdn = ? AND merchant = ? AND product = ? AND amount_fen = ? AND method = ? AND status = 'pending'`,
 		msisdn, merchant, product, int64(amount), string(method)))
@@ -232,7 +232,7 @@ func (t *tx) FindPendingOrder(ctx context.Context, msisdn, merchant, product str
 	return o, nil
 }
 
-func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
+func (t *txImpl) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
 	os, err := t.orders(ctx, `SELECT `+orderCols+` FROM orders
 		WHERE msisdn = ? AND created_at >= ? ORDER BY created_at DESC, id DESC`, msisdn, ts(since))
 	if err != nil {
@@ -241,7 +241,7 @@ func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([
 	return os, nil
 }
 
-func (t *tx) UpdateOrder(ctx context.Context, o billing.Order) error {
+func (t *txImpl) UpdateOrder(ctx context.Context, o billing.Order) error {
 	err := execOne(ctx, t.tx, `UPDATE orders SET status = ?, reason = ?, attempts = ?, updated_at = ? WHERE id = ?`,
 		string(o.Status), nullString(string(o.Reason)), o.Attempts, ts(o.UpdatedAt), o.ID)
 	if err != nil {
@@ -250,7 +250,7 @@ func (t *tx) UpdateOrder(ctx context.Context, o billing.Order) error {
 	return nil
 }
 
-func (t *tx) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing.Order, error) {
+func (t *txImpl) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing.Order, error) {
 	os, err := t.orders(ctx, `SELECT `+orderCols+` FROM orders
 		WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, ts(now), limit)
 	if err != nil {
@@ -259,7 +259,7 @@ func (t *tx) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing
 	return os, nil
 }
 
-func (t *tx) orders(ctx context.Context, query string, args ...any) ([]billing.Order, error) {
+func (t *txImpl) orders(ctx context.Context, query string, args ...any) ([]billing.Order, error) {
 	rows, err := t.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -276,7 +276,7 @@ func (t *tx) orders(ctx context.Context, query string, args ...any) ([]billing.O
 	return out, rows.Err()
 }
 
-func (t *tx) LockQuota(ctx context.Context, msisdn string, method billing.Method, day, month string) (billing.Quota, error) {
+func (t *txImpl) LockQuota(ctx context.Context, msisdn string, method billing.Method, day, month string) (billing.Quota, error) {
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO quota (msisdn, method, day, month) VALUES (?, ?, ?, ?)
 		ON CONFLICT (msisdn, method) DO NOTHING`, msisdn, string(method), day, month); err != nil {
 		return billing.Quota{}, fmt.Errorf("creating quota row: %w", domainError(err))
@@ -293,7 +293,7 @@ func (t *tx) LockQuota(ctx context.Context, msisdn string, method billing.Method
 	return q, nil
 }
 
-func (t *tx) SaveQuota(ctx context.Context, q billing.Quota) error {
+func (t *txImpl) SaveQuota(ctx context.Context, q billing.Quota) error {
 	err := execOne(ctx, t.tx, `UPDATE quota SET day = ?, day_spent_fen = ?, month = ?, month_spent_fen = ?, last_charge_at = ?
 		WHERE msisdn = ? AND method = ?`,
 		q.Day, int64(q.DaySpent), q.Month, int64(q.MonthSpent), nullTS(q.LastChargeAt), q.MSISDN, string(q.Method))
@@ -318,7 +318,7 @@ func scanCharge(r interface{ Scan(...any) error }) (billing.Charge, error) {
 	return c, err
 }
 
-func (t *tx) InsertCharge(ctx context.Context, c billing.Charge) (int64, error) {
+func (t *txImpl) InsertCharge(ctx context.Context, c billing.Charge) (int64, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO charges (order_id, idempotency_key, msisdn, merchant, amount_fen,
 		method, status, failure_reason, created_at, resolved_at)
@@ -331,7 +331,7 @@ func (t *tx) InsertCharge(ctx context.Context, c billing.Charge) (int64, error) 
 	return id, nil
 }
 
-func (t *tx) GetCharge(ctx context.Context, id int64) (billing.Charge, error) {
+func (t *txImpl) GetCharge(ctx context.Context, id int64) (billing.Charge, error) {
 	c, err := scanCharge(t.tx.QueryRowContext(ctx, `SELECT `+chargeCols+` FROM charges WHERE id = ?`, id))
 	if err != nil {
 		return billing.Charge{}, fmt.Errorf("reading charge %d: %w", id, domainError(err))
@@ -339,7 +339,7 @@ func (t *tx) GetCharge(ctx context.Context, id int64) (billing.Charge, error) {
 	return c, nil
 }
 
-func (t *tx) ChargeByOrder(ctx context.Context, orderID int64) (billing.Charge, error) {
+func (t *txImpl) ChargeByOrder(ctx context.Context, orderID int64) (billing.Charge, error) {
 	c, err := scanCharge(t.tx.QueryRowContext(ctx, `SELECT `+chargeCols+` FROM charges WHERE order_id = ?`, orderID))
 	if err != nil {
 		return billing.Charge{}, fmt.Errorf("reading the charge of order %d: %w", orderID, domainError(err))
@@ -347,7 +347,7 @@ func (t *tx) ChargeByOrder(ctx context.Context, orderID int64) (billing.Charge, 
 	return c, nil
 }
 
-func (t *tx) ResolveCharge(ctx context.Context, c billing.Charge) error {
+func (t *txImpl) ResolveCharge(ctx context.Context, c billing.Charge) error {
 	err := execOne(ctx, t.tx, `UPDATE charges SET status = ?, failure_reason = ?, resolved_at = ? WHERE id = ?`,
 		string(c.Status), nullString(string(c.FailureReason)), nullTS(c.ResolvedAt), c.ID)
 	if err != nil {
@@ -356,7 +356,7 @@ func (t *tx) ResolveCharge(ctx context.Context, c billing.Charge) error {
 	return nil
 }
 
-func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]billing.Charge, error) {
+func (t *txImpl) StaleCharges(ctx context.Context, before time.Time, limit int) ([]billing.Charge, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT `+chargeCols+` FROM charges
 		WHERE status = 'pending' AND created_at < ? ORDER BY created_at, id LIMIT ?`, ts(before), limit)
 	if err != nil {
@@ -377,7 +377,7 @@ func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]b
 	return out, nil
 }
 
-func (t *tx) InsertPostings(ctx context.Context, ps []billing.Posting) error {
+func (t *txImpl) InsertPostings(ctx context.Context, ps []billing.Posting) error {
 	for _, p := range ps {
 		refund := sql.NullInt64{Int64: p.RefundID, Valid: p.RefundID != 0}
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_entries
@@ -390,7 +390,7 @@ func (t *tx) InsertPostings(ctx context.Context, ps []billing.Posting) error {
 	return nil
 }
 
-func (t *tx) InsertRefund(ctx context.Context, r billing.Refund) (int64, error) {
+func (t *txImpl) InsertRefund(ctx context.Context, r billing.Refund) (int64, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO refunds (charge_id, idempotency_key, amount_fen, reason, created_at)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`,
@@ -401,7 +401,7 @@ func (t *tx) InsertRefund(ctx context.Context, r billing.Refund) (int64, error) 
 	return id, nil
 }
 
-func (t *tx) RefundByKey(ctx context.Context, key string) (billing.Refund, error) {
+func (t *txImpl) RefundByKey(ctx context.Context, key string) (billing.Refund, error) {
 	var r billing.Refund
 	var created int64
 	err := t.tx.QueryRowContext(ctx, `SELECT id, charge_id, idempotency_key, amount_fen, reason, created_at
@@ -414,7 +414,7 @@ func (t *tx) RefundByKey(ctx context.Context, key string) (billing.Refund, error
 	return r, nil
 }
 
-func (t *tx) RefundedTotal(ctx context.Context, chargeID int64) (billing.Money, error) {
+func (t *txImpl) RefundedTotal(ctx context.Context, chargeID int64) (billing.Money, error) {
 	var total int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT coalesce(sum(amount_fen), 0) FROM refunds WHERE charge_id = ?`,
 		chargeID).Scan(&total); err != nil {
@@ -437,7 +437,7 @@ func scanOutbox(r interface{ Scan(...any) error }) (billing.OutboxMsg, error) {
 	return m, err
 }
 
-func (t *tx) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
+func (t *txImpl) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO outbox (msisdn, service_addr, body, kind, order_id, created_at, next_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -449,7 +449,7 @@ func (t *tx) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
 	return id, nil
 }
 
-func (t *tx) RecentPayments(ctx context.Context, msisdn string, limit int) ([]billing.Payment, error) {
+func (t *txImpl) RecentPayments(ctx context.Context, msisdn string, limit int) ([]billing.Payment, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT c.id, c.order_id, c.merchant, o.product_name, c.amount_fen, o.status, c.resolved_at
 		FROM charges c JOIN orders o ON o.id = c.order_id
 		WHERE c.msisdn = ? AND c.status = 'succeeded'
