@@ -29,9 +29,9 @@ var moTests = []struct {
 	{"482913，285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "******,******", true},
 	{"482913285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "******", true},
 	{"４８２９１３　２８５７１４", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "****** ******", true},
-	{"482913 28571", MO{Kind: MONone}, "****** ******", true},      // mistyped password
+	{"482913 28571", MO{Kind: MONone}, "****** ******", true},        // mistyped password
 	{"482913 pw 285714", MO{Kind: MONone}, "****** pw ******", true}, // chatty
-	{"482913", MO{Kind: MONone}, "482913", false},                   // a plain confirmation code
+	{"482913", MO{Kind: MONone}, "482913", false},                    // a plain confirmation code
 	{"VIP K1234", MO{Kind: MONone}, "VIP K1234", false},
 	{"10.50", MO{Kind: MONone}, "10.50", false},
 	{"CX", MO{Kind: MONone}, "CX", false},
