@@ -45,6 +45,10 @@ func NewReassembler(ttl time.Duration, max int) *Reassembler {
 // completes the message, Add returns the parts' data joined in order and the
 // first part's coding, with done true. A repeated part replaces the earlier
 // copy (the SMSC redelivers when an ack is lost).
+//
+// A completed message stays until Forget(k): a caller that fails to store it
+// keeps the parts, so that the SMSC's redelivery of the last part completes
+// it again. Callers that need no such retry call Forget right away.
 func (r *Reassembler) Add(k PartKey, c Concat, coding byte, data []byte, now time.Time) (msg []byte, msgCoding byte, done bool) {
 	if c.Validate() != nil || c.Total != k.Total {
 		return nil, 0, false
@@ -68,7 +72,6 @@ func (r *Reassembler) Add(k PartKey, c Concat, coding byte, data []byte, now tim
 	if p.have < c.Total {
 		return nil, 0, false
 	}
-	delete(r.pending, k)
 	n := 0
 	for _, b := range p.parts {
 		n += len(b)
@@ -79,6 +82,9 @@ func (r *Reassembler) Add(k PartKey, c Concat, coding byte, data []byte, now tim
 	}
 	return msg, p.coding, true
 }
+
+// Forget drops the parts of message k (after it was stored).
+func (r *Reassembler) Forget(k PartKey) { delete(r.pending, k) }
 
 // Expire forgets incomplete messages older than the ttl and returns how
 // many it dropped.

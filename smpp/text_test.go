@@ -160,6 +160,11 @@ func TestReassembler(t *testing.T) {
 	if !done || string(msg) != "ABC" {
 		t.Fatalf("got %q %v", msg, done)
 	}
+	// Until forgotten, a redelivered last part completes it again.
+	if msg, _, done := r.Add(k, Concat{5, 3, 3}, 8, []byte("C"), t0); !done || string(msg) != "ABC" {
+		t.Fatalf("redelivery: %q %v", msg, done)
+	}
+	r.Forget(k)
 	// Expiry.
 	r.Add(k, Concat{5, 3, 1}, 8, []byte("A"), t0)
 	if n := r.Expire(t0.Add(time.Minute)); n != 1 || r.Pending() != 0 {
