@@ -37,6 +37,11 @@ type Options struct {
 	Poll time.Duration
 }
 
+// MaxMOAttempts is how many times Run tries an MO before it gives up on it
+// (logged as an error and marked processed) so that one bad MO does not
+// block its number's later MOs.
+const MaxMOAttempts = 10
+
 // Engine is the billing engine every channel drives.
 type Engine struct {
 	cfg     Config
@@ -179,6 +184,13 @@ func (e *Engine) Run(ctx context.Context, sweepEvery time.Duration) error {
 				// Finish what was claimed even when shutting down.
 				wctx := context.WithoutCancel(ctx)
 				if _, err := e.Process(wctx, mo); err != nil {
+					if mo.Attempts >= MaxMOAttempts {
+						// A poison MO must not block its number's queue forever.
+						e.log.Error("giving up on MO", "mo", mo.ID, "msisdn", redact.Phone(mo.MSISDN), "attempts", mo.Attempts, "err", err)
+						if err := e.store.InTx(wctx, func(tx Tx) error { return markMO(wctx, tx, mo, e.clock.Now()) }); err == nil {
+							continue
+						}
+					}
 					e.log.Error("processing MO failed; retried later", "mo", mo.ID, "msisdn", redact.Phone(mo.MSISDN), "err", err)
 					backoff := min(time.Duration(mo.Attempts)*time.Second, time.Minute)
 					if err := e.store.ReleaseMO(wctx, mo.ID, e.clock.Now().Add(backoff)); err != nil {

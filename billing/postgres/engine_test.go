@@ -19,7 +19,7 @@ import (
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 )
 
-func migrated(t *testing.T) *pgxpool.Pool {
+func migrated(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool := dbtest.Pool(t)
 	if _, err := postgres.Migrate(context.Background(), pool); err != nil {
