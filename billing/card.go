@@ -121,7 +121,7 @@ type CardTexts struct {
 // DefaultCardTexts are the Chinese defaults.
 func DefaultCardTexts() CardTexts {
 	return CardTexts{
-		BoundWithPassword: "您已绑定银行卡{masked}。初始钱包密码{password}，请尽快修改：发送MM 原密码 新密码。用卡支付：购买指令后加空格和K（如VIP K），再回复验证码和密码（如123456 密码）。",
+		BoundWithPassword: "您已绑定银行卡{masked}。初始钱包密码{password}，请尽快修改：发送MM 原密码 新密码。用卡支付：购买指令后加空格和K（如VIP K），再在一条短信里回复“验证码 空格 钱包密码”。",
 		Bound:             "您已绑定银行卡{masked}，钱包密码不变。用此卡支付请在购买指令后加K{last4}。",
 		Unbound:           "您已解绑银行卡{masked}。",
 		UnboundDefault:    "您已解绑默认银行卡{masked}，目前没有默认卡，请到营业厅设置默认卡，或购买时加K和卡号后四位指定银行卡。",
