@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -32,6 +33,11 @@ type Store struct {
 	writer *sql.DB // exactly one connection; BEGIN IMMEDIATE
 	reader *sql.DB // read-only pool
 	log    *slog.Logger
+
+	reqs      chan *writeReq // to the group-commit loop (commit.go)
+	quit      chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // Open opens (creating it if needed) the SQLite database at path, applies
@@ -88,7 +94,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 
-	s := &Store{path: path, writer: writer, reader: reader, log: logger}
+	s := &Store{path: path, writer: writer, reader: reader, log: logger,
+		reqs: make(chan *writeReq), quit: make(chan struct{}), loopDone: make(chan struct{})}
+	go s.writeLoop()
 	applied, err := s.migrate(ctx)
 	if err != nil {
 		s.Close()
@@ -105,6 +113,8 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the database. Transactions still running fail.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.loopDone
 	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
@@ -195,23 +205,6 @@ func (s *Store) migrate(ctx context.Context) ([]int, error) {
 		return nil, fmt.Errorf("migrating sqlite store %s: %w", s.path, err)
 	}
 	return done, nil
-}
-
-// write runs fn in a write transaction (BEGIN IMMEDIATE on the single
-// writer connection) and commits when fn returns nil.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning a write transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
 }
 
 // IntegrityCheck runs PRAGMA integrity_check and PRAGMA foreign_key_check
