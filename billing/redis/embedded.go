@@ -52,12 +52,21 @@ type Embedded struct {
 
 var _ billing.Limiter = (*Embedded)(nil)
 
+// DefaultEmbeddedTimeout bounds one embedded Allow when Options.Timeout is
+// zero. It is longer than DefaultTimeout because the server is in-process (it
+// cannot hang on the network, only starve for CPU) and miniredis is about ten
+// times slower than Redis per script (it builds a Lua state per EVAL).
+const DefaultEmbeddedTimeout = time.Second
+
 // NewEmbedded starts an in-process miniredis on a free 127.0.0.1 port and
 // returns a Limiter on it whose Redis TIME follows clk (nil means the wall
 // clock). Close stops the server.
 func NewEmbedded(clk clock.Clock, opts Options) (*Embedded, error) {
 	if clk == nil {
 		clk = clock.Real{}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultEmbeddedTimeout
 	}
 	srv := miniredis.NewMiniRedis()
 	if err := srv.Start(); err != nil {

@@ -77,9 +77,12 @@ func TestFailClosedWhenRedisIsUnreachable(t *testing.T) {
 
 func TestFailClosedWhenRedisHangs(t *testing.T) {
 	t.Parallel()
-	const timeout = 100 * time.Millisecond
+	const timeout = 150 * time.Millisecond
 	l, p := proxied(t, timeout)
-	allow(t, l, minInterval, "warm") // a pooled connection exists
+	eventually(t, "warm-up Allow", func() error { // a pooled connection exists
+		_, err := l.Allow(context.Background(), minInterval, "warm")
+		return err
+	})
 	p.Hang()
 	for _, key := range []string{"on-pooled-conn", "again"} {
 		start := time.Now()
@@ -99,7 +102,7 @@ func TestFailClosedWhenRedisHangs(t *testing.T) {
 
 func TestFailClosedWhenRedisIsDownThenRecovers(t *testing.T) {
 	t.Parallel()
-	l, p := proxied(t, DefaultTimeout)
+	l, p := proxied(t, time.Second)
 	allow(t, l, minInterval, "before")
 	p.Block()
 	mustFailClosed(t, l, minInterval, "during")
@@ -184,7 +187,7 @@ func TestConnectionsDropMidRun(t *testing.T) {
 func TestFailClosedWhenRedisIsKilled(t *testing.T) {
 	t.Parallel()
 	srv := privateserver.StartRedis(t)
-	l, err := Open(srv.URL(), Options{})
+	l, err := Open(srv.URL(), generous(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +208,7 @@ func TestFailClosedOnAReadOnlyReplica(t *testing.T) {
 	t.Parallel()
 	primary := privateserver.StartRedis(t)
 	replica := privateserver.StartRedis(t, "--replicaof", "127.0.0.1", fmt.Sprint(primary.Port()))
-	l, err := Open(replica.URL(), Options{})
+	l, err := Open(replica.URL(), generous(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,7 @@ var backends = []backend{
 // its keys when the test ends.
 func openReal(t *testing.T, opts Options) (billing.Limiter, *Limiter, *goredis.Client) {
 	t.Helper()
+	opts = generous(opts)
 	raw, prefix := dbtest.Redis(t)
 	opts.Prefix = prefix + opts.Prefix
 	l, err := Open(testRedisURL(), opts)
@@ -78,12 +79,22 @@ func openReal(t *testing.T, opts Options) (billing.Limiter, *Limiter, *goredis.C
 
 func openEmbedded(t *testing.T, clk clock.Clock, opts Options) *Embedded {
 	t.Helper()
+	opts = generous(opts)
 	e, err := NewEmbedded(clk, opts)
 	if err != nil {
 		t.Fatalf("starting the embedded limiter: %v", err)
 	}
 	t.Cleanup(func() { e.Close() })
 	return e
+}
+
+// generous gives tests that are not about timeouts a timeout that a loaded
+// CI machine running -race meets; the fault tests set their own.
+func generous(opts Options) Options {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	return opts
 }
 
 func allow(t *testing.T, l billing.Limiter, rule billing.Rule, key string) billing.Decision {
