@@ -133,3 +133,12 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// RedisURL returns the test Redis URL (CARRIERBILL_TEST_REDIS_URL or the
+// default). Call Redis first so the test skips or fails when it is absent.
+func RedisURL() string {
+	if u := os.Getenv("CARRIERBILL_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return DefaultRedisURL
+}

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/postgres"
+	billingredis "github.com/carrierbill/carrierbill/billing/redis"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
+	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/settlement"
+	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
+	"github.com/carrierbill/carrierbill/smpp"
+	"github.com/carrierbill/carrierbill/smpp/smsc"
+)
+
+// Gateway is the whole running program that `serve` starts: the store, the
+// frequency-rule limiter, the billing engine and its workers, the outbox
+// dispatcher, the SMPP binds (or the built-in SMSC simulator), the nightly
+// settlement scheduler and the merchant download server. Tests boot it on
+// port 0 in a temp dir exactly as serve does.
+type Gateway struct {
+	Config *config.Config
+	Log    *slog.Logger
+	Clock  clock.Clock
+
+	Engine     *billing.Engine
+	Store      billing.Store
+	Dispatcher *billing.Dispatcher
+	SMPP       *smpp.Client
+	// Simulator is the built-in SMSC when no bind is configured; nil otherwise.
+	Simulator *smsc.Server
+	// DownloadAddr is the merchant download server's address, "" when off.
+	DownloadAddr string
+
+	pool      *pgxpool.Pool
+	sqlite    *sqlite.Store
+	limiter   io.Closer
+	scheduler *settlement.Scheduler
+	download  *http.Server
+	closers   []func() error
+}
+
+// GatewayOptions are what tests and the demo change; serve leaves them zero.
+type GatewayOptions struct {
+	Clock clock.Clock // default clock.Real
+	// SimulatorAddr is where the built-in SMSC simulator listens when no bind
+	// is configured; default 127.0.0.1:2775 (tests pass 127.0.0.1:0).
+	SimulatorAddr string
+	// SweepEvery is the engine's expiry/recovery sweep interval (default 5s).
+	SweepEvery time.Duration
+	// OutboxPoll is how often the dispatcher looks for due MTs (default 50ms).
+	OutboxPoll time.Duration
+	// Charger replaces the built-in phone-account charger (tests).
+	Charger billing.Charger
+	// CoreOnly opens the store, the limiter and the engine and nothing that
+	// listens or dials (operator commands such as refund).
+	CoreOnly bool
+}
+
+// NewLogger builds the gateway's logger: slog with every line passed through
+// redact's handler, so a phone number or code never reaches the log in clear.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	lvl := slog.LevelInfo
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(redact.NewHandler(h))
+}
+
+// BillingConfig maps the YAML configuration onto the engine's.
+func BillingConfig(c *config.Config) billing.Config {
+	bc := billing.DefaultConfig()
+	bc.ServiceCode = c.ServiceCode
+	bc.Location = c.Location()
+	bc.CodeValidity = c.Orders.CodeValidity.D()
+	bc.MaxWrongCodes = c.Orders.MaxWrongCodes
+	bc.Limits = map[billing.Method]billing.Limits{}
+	for m, l := range c.Limits {
+		bc.Limits[billing.Method(m)] = billing.Limits{PerPayment: l.PerPayment.Money, Daily: l.Daily.Money, Monthly: l.Monthly.Money}
+	}
+	bc.MinInterval = c.Frequency.MinInterval.D()
+	bc.PurchasesPerHour = *c.Frequency.PurchasesPerHour
+	bc.ConfirmationsPerOrder = *c.Frequency.ConfirmationsPerOrder
+	bc.Merchants = nil
+	for _, m := range c.Merchants {
+		bm := billing.Merchant{Code: m.Code, Name: m.Name, OpenAmount: m.OpenAmount, MinAmount: m.MinAmount.Money, MaxAmount: m.MaxAmount.Money}
+		for _, p := range m.Products {
+			bm.Products = append(bm.Products, billing.Product{Keyword: p.Keyword, Name: p.Name, Amount: p.Amount.Money})
+		}
+		bc.Merchants = append(bc.Merchants, bm)
+	}
+	if len(c.Texts) > 0 {
+		bc.Texts = map[string]string{}
+		for k, v := range c.Texts {
+			bc.Texts[k] = v
+		}
+	}
+	return bc
+}
+
+// BindConfigs maps the configured binds onto the SMPP layer's.
+func BindConfigs(c *config.Config) []smpp.BindConfig {
+	var out []smpp.BindConfig
+	for _, b := range c.SMSC.Binds {
+		bc := smpp.BindConfig{
+			Name: b.Name, Addr: b.Addr, SystemID: b.SystemID, Password: b.Password, SystemType: b.SystemType,
+			AddrTON: byte(b.AddrTON), AddrNPI: byte(b.AddrNPI), Mode: smpp.ModeTransceiver,
+			Window: b.Window, MaxPerSecond: b.MaxPerSecond,
+			EnquireLink: b.EnquireLink.D(), EnquireLinkTimeout: b.EnquireLinkTimeout.D(), PartTimeout: b.PartTimeout.D(),
+		}
+		if b.Mode == "transmitter+receiver" {
+			bc.Mode = smpp.ModeTxRx
+		}
+		if b.TLS {
+			bc.TLS = tlsConfig(b)
+		}
+		out = append(out, bc)
+	}
+	return out
+}
+
+// OpenGateway builds every part of the gateway from c without starting
+// anything that talks to the SMSC or the merchants; Run starts them.
+func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o GatewayOptions) (_ *Gateway, err error) {
+	g := &Gateway{Config: c, Log: log, Clock: o.Clock}
+	if g.Clock == nil {
+		g.Clock = clock.Real{}
+	}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+
+	// Store and charger: PostgreSQL when configured, the embedded store otherwise.
+	charger := o.Charger
+	accounts := struct {
+		auto  bool
+		limit billing.Money
+	}{c.Accounts.AutoOpen, c.Accounts.CreditLimit.Money}
+	if c.Database.URL != "" {
+		pcfg, err := pgxpool.ParseConfig(c.Database.URL)
+		if err != nil {
+			return nil, fmt.Errorf("database.url: %w", err)
+		}
+		if c.Database.MaxConns > 0 {
+			pcfg.MaxConns = int32(c.Database.MaxConns)
+		}
+		g.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("opening PostgreSQL: %w", err)
+		}
+		applied, err := postgres.Migrate(ctx, g.pool)
+		if err != nil {
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("applied migrations", "versions", fmt.Sprint(applied))
+		}
+		g.Store = postgres.NewStore(g.pool)
+		if charger == nil {
+			charger = postgres.NewAccounts(g.pool, g.Clock, postgres.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
+		}
+		log.Info("store: PostgreSQL")
+	} else {
+		if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("creating the data directory: %w", err)
+		}
+		path := filepath.Join(c.DataDir, "carrierbill.db")
+		g.sqlite, err = sqlite.Open(ctx, path, log)
+		if err != nil {
+			return nil, err
+		}
+		g.Store = g.sqlite
+		if charger == nil {
+			charger = sqlite.NewAccounts(g.sqlite, g.Clock, sqlite.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
+		}
+		abs, _ := filepath.Abs(path)
+		log.Info("store: embedded SQLite (set DATABASE_URL for PostgreSQL)", "path", abs)
+	}
+
+	// Frequency rules: Redis when configured, an in-process Redis otherwise.
+	var limiter billing.Limiter
+	lopts := billingredis.Options{Prefix: c.Redis.Prefix, Timeout: c.Redis.Timeout.D(), Logger: log}
+	if c.Redis.URL != "" {
+		l, err := billingredis.Open(c.Redis.URL, lopts)
+		if err != nil {
+			return nil, err
+		}
+		limiter, g.limiter = l, l
+		log.Info("frequency rules: Redis")
+	} else {
+		l, err := billingredis.NewEmbedded(g.Clock, lopts)
+		if err != nil {
+			return nil, err
+		}
+		limiter, g.limiter = l, l
+		log.Info("frequency rules: in-process Redis (set REDIS_URL for a shared Redis)")
+	}
+
+	g.Engine, err = billing.NewEngine(billing.Options{
+		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if o.CoreOnly {
+		return g, nil
+	}
+	// SMPP: the configured binds, or the built-in simulator and one bind to it.
+	binds := BindConfigs(c)
+	if len(binds) == 0 {
+		addr := o.SimulatorAddr
+		if addr == "" {
+			addr = "127.0.0.1:2775"
+		}
+		g.Simulator = smsc.New(smsc.Config{SystemID: "carrierbill", Password: "sim", Logger: log.With("component", "smsc-simulator"), AutoReceipt: true})
+		if err := g.Simulator.Listen(addr); err != nil {
+			return nil, fmt.Errorf("starting the built-in SMSC simulator on %s: %w", addr, err)
+		}
+		log.Warn("no SMSC configured: started the built-in SMSC simulator (configure smsc.binds or CARRIERBILL_SMSC_ADDR for a real one)", "addr", g.Simulator.Addr())
+		binds = []smpp.BindConfig{{Name: "simulator", Addr: g.Simulator.Addr(), SystemID: "carrierbill", Password: "sim"}}
+	}
+	g.SMPP, err = smpp.NewClient(binds, moConsumer{engine: g.Engine, log: log}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
+	if err != nil {
+		return nil, err
+	}
+	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Sender: smppSender{g.SMPP}, Clock: g.Clock, Logger: log.With("component", "outbox")}
+
+	// Settlement: the nightly jobs and the download server run on PostgreSQL.
+	if g.pool != nil {
+		src := settlepg.New(g.pool)
+		runner, err := settlement.NewRunner(src, src, settlement.Config{
+			Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c), StartDate: c.Settlement.StartDate,
+		}, g.Clock, log.With("component", "settlement"))
+		if err != nil {
+			return nil, err
+		}
+		g.scheduler, err = settlement.NewScheduler(runner, settlement.Schedules{
+			Statements: c.Settlement.StatementSchedule, DailyBills: c.Settlement.DailyBillSchedule, MonthlyBills: c.Settlement.MonthlyBillSchedule,
+		}, g.Clock, log.With("component", "settlement"))
+		if err != nil {
+			return nil, err
+		}
+		if c.Settlement.Listen != "" {
+			ln, err := net.Listen("tcp", c.Settlement.Listen)
+			if err != nil {
+				return nil, fmt.Errorf("settlement.listen: %w", err)
+			}
+			g.DownloadAddr = ln.Addr().String()
+			g.download = &http.Server{
+				Handler:           settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")),
+				ReadHeaderTimeout: 10 * time.Second,
+			}
+			go func() {
+				if err := g.download.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("merchant download server stopped", "err", err)
+				}
+			}()
+			log.Info("merchant download server", "addr", g.DownloadAddr)
+		}
+	} else {
+		log.Warn("nightly settlement runs on PostgreSQL only; with the embedded store use `carrierbill settle` after pointing DATABASE_URL at PostgreSQL")
+	}
+	return g, nil
+}
+
+// Run starts the SMPP binds, the engine's workers, the outbox dispatcher and
+// the settlement scheduler, and blocks until ctx ends. Then it stops taking
+// MOs (unbind), lets the workers finish what they claimed and the dispatcher
+// flush, and returns.
+func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
+	if err := g.SMPP.Start(ctx); err != nil {
+		return fmt.Errorf("starting SMPP: %w", err)
+	}
+	if g.scheduler != nil {
+		g.scheduler.Start()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := g.Engine.Run(ctx, o.SweepEvery); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("engine: %w", err)
+		}
+	}()
+	// The dispatcher outlives ctx by a little: receipts written by the
+	// workers' last MOs still go out before the binds close.
+	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer dcancel()
+	go func() {
+		defer wg.Done()
+		poll := o.OutboxPoll
+		if poll == 0 {
+			poll = 50 * time.Millisecond
+		}
+		if err := g.Dispatcher.Run(dctx, poll); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("outbox: %w", err)
+		}
+	}()
+	g.Log.Info("carrierbill is serving", "service_code", g.Config.ServiceCode, "merchants", len(g.Config.Merchants))
+	<-ctx.Done()
+	g.Log.Info("stopping: finishing in-flight work")
+	// Engine.Run returns once its workers finished what they claimed; then
+	// give the dispatcher a bounded moment to send what they wrote.
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		n, err := g.Dispatcher.RunOnce(flush)
+		if err != nil || n == 0 || flush.Err() != nil {
+			break
+		}
+	}
+	dcancel()
+	wg.Wait()
+	if g.scheduler != nil {
+		_ = g.scheduler.Stop(flush)
+	}
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Close releases everything Open acquired. Safe to call more than once.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.download != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, g.download.Shutdown(ctx))
+		cancel()
+		g.download = nil
+	}
+	if g.SMPP != nil {
+		errs = append(errs, g.SMPP.Close())
+		g.SMPP = nil
+	}
+	if g.Simulator != nil {
+		errs = append(errs, g.Simulator.Close())
+		g.Simulator = nil
+	}
+	if g.limiter != nil {
+		errs = append(errs, g.limiter.Close())
+		g.limiter = nil
+	}
+	if g.pool != nil {
+		g.pool.Close()
+		g.pool = nil
+	}
+	if g.sqlite != nil {
+		errs = append(errs, g.sqlite.Close())
+		g.sqlite = nil
+	}
+	return errors.Join(errs...)
+}
+
+// moConsumer is the seam between SMPP and billing: it stores each MO
+// durably (Engine.Accept) and only then lets the session acknowledge it.
+type moConsumer struct {
+	engine *billing.Engine
+	log    *slog.Logger
+}
+
+func (c moConsumer) ConsumeMO(ctx context.Context, mo smpp.MO) error {
+	return c.engine.Accept(ctx, billing.InboundMO{
+		Bind: mo.Bind, MSISDN: mo.From, ServiceAddr: mo.To, Body: mo.Text, ReceivedAt: mo.ReceivedAt,
+	})
+}
+
+func (c moConsumer) ConsumeReceipt(ctx context.Context, r smpp.DeliveryReceipt) error {
+	lvl := slog.LevelDebug
+	if r.State != "DELIVRD" && r.State != "ACCEPTD" {
+		lvl = slog.LevelWarn
+	}
+	c.log.Log(ctx, lvl, "delivery receipt", "bind", r.Bind, "message_id", r.MessageID, "msisdn", redact.Phone(r.From), "state", r.State, "err", r.Err)
+	return nil
+}
+
+// smppSender sends outbox MTs through the SMPP client.
+type smppSender struct{ c *smpp.Client }
+
+func (s smppSender) Send(ctx context.Context, m billing.OutboundSMS) error {
+	_, err := s.c.Submit(ctx, smpp.MT{From: m.From, To: m.To, Text: m.Text})
+	return err
+}
+
+func tlsConfig(b config.Bind) *tls.Config {
+	host, _, _ := net.SplitHostPort(b.Addr)
+	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: b.TLSSkipVerify} //nolint:gosec // operator's choice, off by default
+}

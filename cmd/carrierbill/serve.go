@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/carrierbill/carrierbill/config"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "run the gateway: serve [-config FILE] (no file: embedded store, in-process Redis, built-in SMSC)",
+		run:     runServe,
+	})
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	path := fs.String("config", os.Getenv("CARRIERBILL_CONFIG"), "configuration file (YAML); env CARRIERBILL_CONFIG")
+	simAddr := fs.String("simulator-addr", "127.0.0.1:2775", "where the built-in SMSC simulator listens when no SMSC is configured")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	c, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(stderr, c.Log)
+	o := GatewayOptions{SimulatorAddr: *simAddr}
+	g, err := OpenGateway(ctx, c, log, o)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	if g.Simulator != nil {
+		fmt.Fprintf(stdout, "built-in SMSC simulator on %s: inject MOs with `carrierbill smsc`'s HTTP API or bind an SMPP client as system_id carrierbill\n", g.Simulator.Addr())
+	}
+	return g.Run(ctx, o)
+}

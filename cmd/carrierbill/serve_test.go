@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/internal/dbtest"
+	"github.com/carrierbill/carrierbill/internal/faultproxy"
+	"github.com/carrierbill/carrierbill/smpp/smsc"
+)
+
+// These tests boot the real gateway (the code `serve` runs) against real
+// PostgreSQL and Redis, with the built-in SMSC simulator as the SMSC, and
+// talk to it only as a subscriber would: MOs in, MTs out.
+
+const testMerchants = `
+merchants:
+  - code: "8001"
+    name: 星辰游戏
+    open_amount: true
+    products:
+      - {keyword: VIP, name: 月度会员, amount: "15.00"}
+`
+
+var sixDigits = regexp.MustCompile(`(^|[^0-9])([0-9]{6})([^0-9]|$)`)
+
+type harness struct {
+	t      *testing.T
+	g      *Gateway
+	sim    *smsc.Server
+	cancel context.CancelFunc
+	done   chan error
+	phone  atomic.Int64
+}
+
+// boot starts a gateway on dbURL and redisURL with extra YAML appended.
+func boot(t *testing.T, dbURL, redisURL, prefix, extra string) *harness {
+	t.Helper()
+	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\n%s%s",
+		dbURL, redisURL, prefix, testMerchants, extra)
+	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	c.DataDir = t.TempDir()
+	c.Settlement.Dir = t.TempDir()
+	log := NewLogger(io.Discard, c.Log)
+	o := GatewayOptions{SimulatorAddr: "127.0.0.1:0", SweepEvery: 200 * time.Millisecond, OutboxPoll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := OpenGateway(ctx, c, log, o)
+	if err != nil {
+		cancel()
+		t.Fatalf("OpenGateway: %v", err)
+	}
+	h := &harness{t: t, g: g, sim: g.Simulator, cancel: cancel, done: make(chan error, 1)}
+	h.phone.Store(time.Now().UnixNano() % 1e8)
+	go func() { h.done <- g.Run(ctx, o) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := g.Simulator.WaitBound(wctx, 1); err != nil {
+		t.Fatalf("gateway never bound to the simulator: %v", err)
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("gateway Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		h.t.Errorf("gateway did not stop within 20s")
+	}
+	h.cancel = nil
+	h.g.Close()
+}
+
+// newPhone returns a phone number no other test uses.
+func (h *harness) newPhone() string { return fmt.Sprintf("86139%08d", h.phone.Add(1)%1e8) }
+
+// send injects an MO and fails the test unless the gateway acked it with ROK.
+func (h *harness) send(from, to, text string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := h.sim.InjectMO(ctx, smsc.MO{From: from, To: to, Text: text})
+	if err != nil {
+		h.t.Fatalf("InjectMO %q: %v", text, err)
+	}
+	for _, s := range st {
+		if s != 0 {
+			h.t.Fatalf("InjectMO %q acked with status %#x", text, uint32(s))
+		}
+	}
+}
+
+// reply waits for the n-th MT (1-based) to phone and returns its text.
+func (h *harness) reply(phone string, n int) string {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	seen := 0
+	_, err := h.sim.WaitMT(ctx, func(mt smsc.MT) bool {
+		if mt.To == phone {
+			seen++
+		}
+		return false
+	})
+	_ = err
+	var got []string
+	for _, mt := range h.sim.MTs() {
+		if mt.To == phone {
+			got = append(got, mt.Text)
+		}
+	}
+	if len(got) >= n {
+		return got[n-1]
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel2()
+	count := len(got)
+	mt, err := h.sim.WaitMT(ctx2, func(mt smsc.MT) bool {
+		if mt.To != phone {
+			return false
+		}
+		count++
+		return count >= n
+	})
+	if err != nil {
+		h.t.Fatalf("waiting for MT #%d to %s: %v (got %q)", n, phone, err, got)
+	}
+	return mt.Text
+}
+
+func codeOf(t *testing.T, prompt string) string {
+	t.Helper()
+	all := sixDigits.FindAllStringSubmatch(prompt, -1)
+	if len(all) != 1 {
+		t.Fatalf("prompt must carry exactly one run of six digits, has %d: %q", len(all), prompt)
+	}
+	return all[0][2]
+}
+
+func TestServePurchaseConfirmReceipt(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	h := boot(t, dbtest.Postgres(t), dbtest.RedisURL(), prefix, "")
+	phone := h.newPhone()
+
+	h.send(phone, "106580088001", "VIP")
+	prompt := h.reply(phone, 1)
+	for _, want := range []string{"星辰游戏", "月度会员", "15.00元"} {
+		if !strings.Contains(prompt, want) {
+			t.Errorf("prompt %q does not name %q", prompt, want)
+		}
+	}
+	code := codeOf(t, prompt)
+
+	h.send(phone, "106580088001", code)
+	receipt := h.reply(phone, 2)
+	for _, want := range []string{"星辰游戏", "月度会员", "15.00"} {
+		if !strings.Contains(receipt, want) {
+			t.Errorf("receipt %q does not name %q", receipt, want)
+		}
+	}
+	// Remaining quota after 15.00 of 50.00 today and 100.00 this month.
+	if !strings.Contains(receipt, "35.00") || !strings.Contains(receipt, "85.00") {
+		t.Errorf("receipt %q does not give the remaining day (35.00) and month (85.00) quota", receipt)
+	}
+
+	// The same code again: already paid, never a second charge.
+	h.send(phone, "106580088001", code)
+	again := h.reply(phone, 3)
+	if strings.Contains(again, "35.00") && strings.Contains(again, "85.00") && again == receipt {
+		t.Errorf("second confirmation produced a second receipt: %q", again)
+	}
+	var charges int
+	if err := h.g.pool.QueryRow(context.Background(), "SELECT count(*) FROM charges WHERE msisdn = $1 AND status = 'succeeded'", phone).Scan(&charges); err != nil {
+		t.Fatal(err)
+	}
+	if charges != 1 {
+		t.Fatalf("charges for %s = %d, want exactly 1", phone, charges)
+	}
+}
+
+func TestServeCodeFromAnotherNumberConfirmsNothing(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	h := boot(t, dbtest.Postgres(t), dbtest.RedisURL(), prefix, "")
+	buyer, other := h.newPhone(), h.newPhone()
+	h.send(buyer, "106580088001", "10")
+	code := codeOf(t, h.reply(buyer, 1))
+	h.send(other, "106580088001", code)
+	h.reply(other, 1) // told there is nothing to confirm
+	var paid int
+	if err := h.g.pool.QueryRow(context.Background(), "SELECT count(*) FROM charges").Scan(&paid); err != nil {
+		t.Fatal(err)
+	}
+	if paid != 0 {
+		t.Fatalf("a code from another number charged %d time(s)", paid)
+	}
+}
+
+// TestServePostgresDownNacksThenProcesses: while the database is
+// unreachable an MO is answered ESME_RX_T_APPN (0x64) so the SMSC keeps it;
+// once the database is back the SMSC's redelivery is stored and answered.
+func TestServePostgresDownNacksThenProcesses(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	dbURL := dbtest.Postgres(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := faultproxy.Start(t, u.Host)
+	u.Host = p.Addr()
+	h := boot(t, u.String(), dbtest.RedisURL(), prefix, "")
+	phone := h.newPhone()
+
+	p.Block()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := h.sim.InjectMO(ctx, smsc.MO{From: phone, To: "106580088001", Text: "VIP"})
+	if err != nil {
+		t.Fatalf("InjectMO: %v", err)
+	}
+	if len(st) != 1 || st[0] != 0x64 {
+		t.Fatalf("with PostgreSQL down the MO was acked %v, want [0x64] (ESME_RX_T_APPN)", st)
+	}
+	p.Unblock()
+	// The SMSC redelivers; the pool redials and the MO is stored and answered.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err = h.sim.InjectMO(ctx, smsc.MO{From: phone, To: "106580088001", Text: "VIP"})
+		if err == nil && len(st) == 1 && st[0] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redelivery after PostgreSQL came back: %v %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the SMSC's redelivery interval, not a wait for an event
+	}
+	prompt := h.reply(phone, 1)
+	codeOf(t, prompt)
+}
+
+// TestServeRedisDownFailsClosed: with the frequency rules unreachable no
+// payment proceeds and the subscriber is told the service is busy.
+func TestServeRedisDownFailsClosed(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := dbtest.Redis(t)
+	p := faultproxy.Start(t, rdb.Options().Addr)
+	h := boot(t, dbtest.Postgres(t), "redis://"+p.Addr()+"/0", prefix, "")
+	phone := h.newPhone()
+	h.send(phone, "106580088001", "VIP")
+	code := codeOf(t, h.reply(phone, 1))
+
+	p.Block()
+	h.send(phone, "106580088001", code)
+	busy := h.reply(phone, 2)
+	if strings.Contains(busy, "15.00") && strings.Contains(busy, "35.00") {
+		t.Fatalf("a payment went through with Redis down: %q", busy)
+	}
+	var charged int
+	if err := h.g.pool.QueryRow(context.Background(), "SELECT count(*) FROM charges WHERE status <> 'failed'").Scan(&charged); err != nil {
+		t.Fatal(err)
+	}
+	if charged != 0 {
+		t.Fatalf("%d charge(s) with Redis down, want 0", charged)
+	}
+	p.Unblock()
+}
