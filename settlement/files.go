@@ -66,7 +66,7 @@ func (p *pendingFile) Finish() error {
 // names; the checksum file first, so a visible file always has one.
 func (p *pendingFile) Commit() error {
 	sum := p.Sum() + "  " + filepath.Base(p.final) + "\n"
-	if err := writeAtomic(p.final+".sha256", []byte(sum)); err != nil {
+	if err := writeAtomic(p.final+".sha256", []byte(sum), false); err != nil {
 		os.Remove(p.f.Name())
 		return err
 	}
@@ -77,8 +77,10 @@ func (p *pendingFile) Commit() error {
 	return syncDir(filepath.Dir(p.final))
 }
 
-// writeAtomic writes data to path through a temporary file, fsync and rename.
-func writeAtomic(path string, data []byte) error {
+// writeAtomic writes data to path through a temporary file, fsync and
+// rename, then fsyncs the directory when syncDirectory is set (a caller that
+// renames more into the same directory syncs it once at the end).
+func writeAtomic(path string, data []byte, syncDirectory bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating directory %s: %w", dir, err)
@@ -108,6 +110,9 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		os.Remove(f.Name())
 		return fmt.Errorf("renaming %s into place: %w", path, err)
+	}
+	if !syncDirectory {
+		return nil
 	}
 	return syncDir(dir)
 }
