@@ -270,7 +270,7 @@ func (p *Proxy) serve(c net.Conn) {
 func (p *Proxy) track(l *link) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.mode == blocked { // blocked since this one was accepted
 		return false
 	}
 	p.conns[l] = struct{}{}
