@@ -66,6 +66,17 @@ func TestConstraints(t *testing.T) {
 		{"quota twice", `INSERT INTO quota (msisdn, method, day, month) VALUES ('8613800000001', 'phone', ` + day + `, '2026-11-01')`, "quota_pkey"},
 		{"text in an amount", `UPDATE orders SET amount_fen = 'ten'`, "datatype"},
 		{"merchant with a space", `INSERT INTO merchant_keys (merchant, key_hash, hint, created_at) VALUES ('80 01', zeroblob(32), 'h', 1)`, "merchant_keys_merchant_check"},
+		{"card bound to a second phone", `INSERT INTO cards (msisdn, bank_token, fingerprint, last4, masked, status, bound_at)
+			VALUES ('8613800000001', 't1', x'01', '1234', '622202******1234', 'active', 1);
+			INSERT INTO cards (msisdn, bank_token, fingerprint, last4, masked, status, bound_at)
+			VALUES ('8613800000002', 't2', x'01', '1234', '622202******1234', 'active', 1)`, "cards_one_phone_per_card"},
+		{"two default cards", `INSERT INTO cards (msisdn, bank_token, fingerprint, last4, masked, status, is_default, bound_at)
+			VALUES ('8613800000001', 't1', x'01', '1234', '622202******1234', 'active', 1, 1);
+			INSERT INTO cards (msisdn, bank_token, fingerprint, last4, masked, status, is_default, bound_at)
+			VALUES ('8613800000001', 't2', x'02', '5678', '622202******5678', 'active', 1, 1)`, "cards_one_default"},
+		{"default card not active", `INSERT INTO cards (msisdn, bank_token, fingerprint, last4, masked, status, is_default, bound_at)
+			VALUES ('8613800000001', 't1', x'01', '1234', '622202******1234', 'closed', 1, 1)`, "cards_default_is_active"},
+		{"fourth wallet failure", `INSERT INTO wallets (msisdn, password_hash, failures, updated_at) VALUES ('8613800000001', 'h', 4, 1)`, "wallets_failures_check"},
 		{"short key hash", `INSERT INTO merchant_keys (merchant, key_hash, hint, created_at) VALUES ('8001', zeroblob(31), 'h', 1)`, "merchant_keys_key_hash_check"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

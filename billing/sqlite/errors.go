@@ -16,6 +16,9 @@ var uniqueNames = map[string]string{
 	"charges.idempotency_key": "charges_idempotency_key_key",
 	"refunds.idempotency_key": "refunds_idempotency_key_key",
 	"orders.msisdn, orders.merchant, orders.product, orders.amount_fen, orders.method": "orders_one_pending",
+	"cards.fingerprint":      "cards_one_phone_per_card",
+	"cards.msisdn":           "cards_one_default",
+	"merchant_keys.key_hash": "merchant_keys_key_hash_key",
 }
 
 // constraintName returns the Postgres name of the constraint err violated
