@@ -8,8 +8,8 @@
 // replica, a script error, a reply it does not understand — is returned as
 // an error with Decision{Allowed: false}, and the engine refuses the payment
 // with service_busy (DESIGN §4.4, "frequency rules fail closed"). It must
-// never hang a payment either: every call has a short deadline (Options.Timeout,
-// 200 ms by default). It never logs the rule's key (a phone number or an
+// never hang a payment either: every call has a short deadline (Options.Timeout:
+// 200 ms by default, 1 s for the in-process server). It never logs the rule's key (a phone number or an
 // order id).
 //
 // # Rule semantics
