@@ -15,16 +15,23 @@
 // serialized in this process by the connection and across processes (a
 // `carrierbill refund` next to `serve`) by SQLite's write lock, so every
 // read-check-write in a transaction is atomic exactly as it is under a
-// Postgres row lock. Reads outside a write transaction run on a separate
-// read-only pool and never wait for the writer. Never open a write
-// transaction from inside another one: the single writer connection would
-// wait for itself.
+// Postgres row lock. Transactions waiting together share one commit (group
+// commit, commit.go): each runs in its own SAVEPOINT and fails alone, and
+// none is reported committed before the group's fsync. Reads outside a
+// write transaction (settlement's snapshots, account lookups) run on a
+// separate read-only pool and never wait for the writer. Never open a write
+// transaction from inside another one (InTx inside InTx, or a Charger call
+// inside InTx): the single writer would wait for itself.
 //
 // Schema. migrations/ is the translation of billing/postgres/migrations
 // (same tables, columns, constraint and index names; a test fails on drift).
 // Times are INTEGER nanoseconds since the Unix epoch, UTC (sortable, exact,
 // years 1678 to 2262); calendar dates are TEXT 'YYYY-MM-DD'; money is INTEGER
 // fen. Tables are STRICT, so a value of the wrong type is an error.
+//
+// The package also carries the phone-account charger (Accounts) and
+// settlement's Source, Leases and KeyStore (Settlement) on the same file, so
+// the embedded gateway needs no other database.
 //
 // This package must never hold business rules, never log a phone number,
 // code or password in clear, and never be opened on a path that another
