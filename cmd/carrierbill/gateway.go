@@ -47,6 +47,9 @@ type Gateway struct {
 	Simulator *smsc.Server
 	// DownloadAddr is the merchant download server's address, "" when off.
 	DownloadAddr string
+	// Settlement runs the statements and bills on the open store (the
+	// scheduler drives it nightly; the demo calls Generate by hand).
+	Settlement *settlement.Runner
 
 	pool      *pgxpool.Pool
 	sqlite    *sqlite.Store
@@ -247,40 +250,42 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	}
 	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Sender: smppSender{g.SMPP}, Clock: g.Clock, Logger: log.With("component", "outbox")}
 
-	// Settlement: the nightly jobs and the download server run on PostgreSQL.
+	// Settlement: the nightly jobs and the download server, on whichever
+	// store is open (the embedded one reads the same tables through SQLite).
+	var src settlementStore
 	if g.pool != nil {
-		src := settlepg.New(g.pool)
-		runner, err := settlement.NewRunner(src, src, settlement.Config{
-			Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c), StartDate: c.Settlement.StartDate,
-		}, g.Clock, log.With("component", "settlement"))
-		if err != nil {
-			return nil, err
-		}
-		g.scheduler, err = settlement.NewScheduler(runner, settlement.Schedules{
-			Statements: c.Settlement.StatementSchedule, DailyBills: c.Settlement.DailyBillSchedule, MonthlyBills: c.Settlement.MonthlyBillSchedule,
-		}, g.Clock, log.With("component", "settlement"))
-		if err != nil {
-			return nil, err
-		}
-		if c.Settlement.Listen != "" {
-			ln, err := net.Listen("tcp", c.Settlement.Listen)
-			if err != nil {
-				return nil, fmt.Errorf("settlement.listen: %w", err)
-			}
-			g.DownloadAddr = ln.Addr().String()
-			g.download = &http.Server{
-				Handler:           settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")),
-				ReadHeaderTimeout: 10 * time.Second,
-			}
-			go func() {
-				if err := g.download.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					log.Error("merchant download server stopped", "err", err)
-				}
-			}()
-			log.Info("merchant download server", "addr", g.DownloadAddr)
-		}
+		src = settlepg.New(g.pool)
 	} else {
-		log.Warn("nightly settlement runs on PostgreSQL only; with the embedded store use `carrierbill settle` after pointing DATABASE_URL at PostgreSQL")
+		src = g.sqlite.Settlement()
+	}
+	g.Settlement, err = settlement.NewRunner(src, src, settlement.Config{
+		Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c), StartDate: c.Settlement.StartDate,
+	}, g.Clock, log.With("component", "settlement"))
+	if err != nil {
+		return nil, err
+	}
+	g.scheduler, err = settlement.NewScheduler(g.Settlement, settlement.Schedules{
+		Statements: c.Settlement.StatementSchedule, DailyBills: c.Settlement.DailyBillSchedule, MonthlyBills: c.Settlement.MonthlyBillSchedule,
+	}, g.Clock, log.With("component", "settlement"))
+	if err != nil {
+		return nil, err
+	}
+	if c.Settlement.Listen != "" {
+		ln, err := net.Listen("tcp", c.Settlement.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("settlement.listen: %w", err)
+		}
+		g.DownloadAddr = ln.Addr().String()
+		g.download = &http.Server{
+			Handler:           settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() {
+			if err := g.download.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("merchant download server stopped", "err", err)
+			}
+		}()
+		log.Info("merchant download server", "addr", g.DownloadAddr)
 	}
 	return g, nil
 }
@@ -375,6 +380,15 @@ func (g *Gateway) Close() error {
 		g.sqlite = nil
 	}
 	return errors.Join(errs...)
+}
+
+// settlementStore is what settlement needs of a store: the ledger snapshot,
+// the job leases and the merchant download keys (settlement/postgres.Store
+// and billing/sqlite.Settlement both are).
+type settlementStore interface {
+	settlement.Source
+	settlement.Leases
+	settlement.KeyStore
 }
 
 // moConsumer is the seam between SMPP and billing: it stores each MO
