@@ -111,39 +111,23 @@ func (h *harness) send(from, to, text string) {
 // reply waits for the n-th MT (1-based) to phone and returns its text.
 func (h *harness) reply(phone string, n int) string {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	seen := 0
-	_, err := h.sim.WaitMT(ctx, func(mt smsc.MT) bool {
-		if mt.To == phone {
-			seen++
+	for {
+		all := h.sim.MTs()
+		var got []string
+		for _, mt := range all {
+			if mt.To == phone {
+				got = append(got, mt.Text)
+			}
 		}
-		return false
-	})
-	_ = err
-	var got []string
-	for _, mt := range h.sim.MTs() {
-		if mt.To == phone {
-			got = append(got, mt.Text)
+		if len(got) >= n {
+			return got[n-1]
+		}
+		if _, err := h.sim.WaitMTs(ctx, len(all)+1); err != nil { // any new MT: look again
+			h.t.Fatalf("waiting for MT #%d to %s: %v (got %q)", n, phone, err, got)
 		}
 	}
-	if len(got) >= n {
-		return got[n-1]
-	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel2()
-	count := len(got)
-	mt, err := h.sim.WaitMT(ctx2, func(mt smsc.MT) bool {
-		if mt.To != phone {
-			return false
-		}
-		count++
-		return count >= n
-	})
-	if err != nil {
-		h.t.Fatalf("waiting for MT #%d to %s: %v (got %q)", n, phone, err, got)
-	}
-	return mt.Text
 }
 
 func codeOf(t *testing.T, prompt string) string {
@@ -283,4 +267,32 @@ func TestServeRedisDownFailsClosed(t *testing.T) {
 		t.Fatalf("%d charge(s) with Redis down, want 0", charged)
 	}
 	p.Unblock()
+}
+
+// TestServeDuplicateMOAfterLostAck: the SMSC redelivers an MO whose ack it
+// lost. A redelivered purchase gets the same prompt (same order, same code);
+// a redelivered confirmation is "already paid", never a second charge.
+func TestServeDuplicateMOAfterLostAck(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	h := boot(t, dbtest.Postgres(t), dbtest.RedisURL(), prefix, "")
+	phone := h.newPhone()
+	h.send(phone, "106580088001", "12.50")
+	h.send(phone, "106580088001", "12.50") // redelivery
+	first, second := h.reply(phone, 1), h.reply(phone, 2)
+	if codeOf(t, first) != codeOf(t, second) {
+		t.Fatalf("redelivered purchase got a new code: %q vs %q", first, second)
+	}
+	code := codeOf(t, first)
+	h.send(phone, "106580088001", code)
+	h.send(phone, "106580088001", code) // redelivery of the confirmation
+	h.reply(phone, 4)
+	var orders, charges int
+	if err := h.g.pool.QueryRow(context.Background(),
+		"SELECT (SELECT count(*) FROM orders WHERE msisdn = $1), (SELECT count(*) FROM charges WHERE msisdn = $1)", phone).Scan(&orders, &charges); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 1 || charges != 1 {
+		t.Fatalf("orders %d, charges %d after redeliveries; want 1 and 1", orders, charges)
+	}
 }
