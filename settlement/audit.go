@@ -79,7 +79,6 @@ func ParseCarrierFile(r io.Reader, loc *time.Location) ([]CarrierRecord, error) 
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -91,6 +90,7 @@ func ParseCarrierFile(r io.Reader, loc *time.Location) ([]CarrierRecord, error) 
 			}
 			return nil, fmt.Errorf("reading carrier file: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		if first {
 			first = false
 			if len(rec) > 0 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "phone") {
