@@ -1,0 +1,62 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/carrierbill/carrierbill/billing"
+)
+
+// lostAnswer is the phone-account charger whose debit answers are lost:
+// the money is taken, the engine hears a timeout.
+type lostAnswer struct{ *Accounts }
+
+func (l lostAnswer) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
+	if err := l.Accounts.Debit(ctx, key, msisdn, amount); err != nil {
+		return err
+	}
+	return errors.New("timeout waiting for the account system")
+}
+
+// TestRecoveryWithAccounts crashes the answer of a debit and lets the
+// recovery sweep resolve the charge by asking the phone-account charger
+// on the same SQLite file.
+//
+// Known failure, reported to billing's owner: Engine.Recover calls
+// Charger.Status inside InTx. On SQLite the charger's own write waits for
+// the single writer, which is running that InTx, until ChargeTimeout, so
+// the sweep never resolves anything (on Postgres it holds the charge's row
+// lock across a call to an external system). Remove the skip once Status
+// is asked between transactions.
+func TestRecoveryWithAccounts(t *testing.T) {
+	t.Parallel()
+	t.Skip("KNOWN BUG in billing.Engine.Recover: Charger.Status is called inside InTx (see the comment above)")
+	e := newPayEnv(t)
+	acc := NewAccounts(e.store, e.clock, AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)})
+	cfg := e.eng.Config()
+	cfg.ChargeTimeout = 2 * time.Second
+	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: lostAnswer{acc},
+		Limiter: billing.NewMemoryLimiter(e.clock), Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng = eng
+	r := e.handle("8613800000001", "106580088001", "10")
+	var code string
+	if err := e.store.InTx(e.ctx, func(tx billing.Tx) error {
+		o, err := tx.GetOrder(e.ctx, r.OrderID)
+		code = o.Code
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.handle("8613800000001", "106580088001", code)
+	t.Logf("confirmation with a lost answer: %+v", r2)
+	e.clock.Advance(time.Hour)
+	n, err := eng.Recover(e.ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want the pending charge resolved", n, err)
+	}
+}
