@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
+
+	"github.com/carrierbill/carrierbill/billing"
 
 	"github.com/carrierbill/carrierbill/config"
 )
@@ -11,14 +14,17 @@ import (
 func init() {
 	register(command{
 		name:    "config",
-		summary: "check a configuration file: config check -config FILE",
+		summary: "check a configuration file (config check -config FILE) or list the SMS texts (config texts)",
 		run:     runConfig,
 	})
 }
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "texts" {
+		return printTexts(stdout)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("%w: carrierbill config check -config FILE", errUsage)
+		return fmt.Errorf("%w: carrierbill config check -config FILE | carrierbill config texts", errUsage)
 	}
 	fs := newFlagSet("config check", stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
@@ -35,6 +41,10 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	bc := BillingConfig(c)
+	if err := bc.Validate(); err != nil {
+		return err
+	}
 	store := "embedded SQLite under " + c.DataDir
 	if c.Database.URL != "" {
 		store = "PostgreSQL"
@@ -45,5 +55,23 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d merchants, store: %s, SMSC: %s, time zone %s)\n",
 		*path, len(c.Merchants), store, smsc, c.Timezone)
+	return nil
+}
+
+// printTexts lists every MT text the gateway sends, by the name under which
+// the configuration's texts: section overrides it.
+func printTexts(w io.Writer) error {
+	texts := billing.DefaultTexts()
+	names := make([]string, 0, len(texts))
+	for n := range texts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "# Default SMS texts. Override any of them under `texts:` in the configuration;")
+	fmt.Fprintln(w, "# {placeholders} are filled in by the gateway. `config check` rejects unknown names.")
+	fmt.Fprintln(w, "texts:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s: %q\n", n, texts[n])
+	}
 	return nil
 }
