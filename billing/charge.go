@@ -20,8 +20,10 @@ const confirmLookback = 24 * time.Hour
 
 // confirm handles a 6-digit code: phase one of the charge (checks and quota
 // reservation, charge row pending) in one transaction, then the debit, then
-// phase two (finalize or fail).
-func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result, error) {
+// phase two (finalize or fail). password is the wallet password that came
+// with the code ("" when none): a card order needs it, a phone order
+// ignores it.
+func (e *Engine) confirm(ctx context.Context, mo InboundMO, code, password string) (Result, error) {
 	var (
 		res    Result
 		charge Charge
@@ -96,6 +98,36 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result
 			}
 			return say(ReasonExpired, o.ID, o.ServiceAddr)
 		}
+		if o.Method == MethodCard {
+			if !e.cardsOn() {
+				return say(ReasonServiceBusy, o.ID, o.ServiceAddr)
+			}
+			if password == "" { // the order stays pending: reply with both
+				return say(ReasonPasswordRequired, o.ID, o.ServiceAddr)
+			}
+			ct, err := cardTx(tx)
+			if err != nil {
+				return err
+			}
+			reason, kv, err := e.checkWallet(ctx, ct, o.MSISDN, password)
+			if err != nil {
+				return err
+			}
+			if reason != "" { // the order stays pending (wrong password) or waits for the unlock
+				return say(reason, o.ID, o.ServiceAddr, kv...)
+			}
+			card, err := ct.OrderCard(ctx, o.ID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("reading the card of order %d: %w", o.ID, err)
+			}
+			if err != nil || card.Status != CardActive {
+				o.Status, o.Reason, o.UpdatedAt = OrderFailed, ReasonNoCard, now
+				if err := tx.UpdateOrder(ctx, o); err != nil {
+					return fmt.Errorf("failing order %d: %w", o.ID, err)
+				}
+				return say(ReasonNoCard, o.ID, o.ServiceAddr)
+			}
+		}
 		// Frequency rules: fail closed.
 		if e.cfg.ConfirmationsPerOrder > 0 {
 			d, err := e.limiter.Allow(ctx, Rule{Name: "confirm_per_order", Limit: e.cfg.ConfirmationsPerOrder, Period: e.cfg.CodeValidity}, "order:"+strconv.FormatInt(o.ID, 10))
@@ -125,7 +157,12 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result
 		// The limiter's minimum interval last, so that an event the
 		// database refuses is not counted.
 		if e.cfg.MinInterval > 0 {
-			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: e.cfg.MinInterval}, o.MSISDN)
+			// Per method, like the quota row the database backstop reads.
+			key := o.MSISDN
+			if o.Method != MethodPhone {
+				key = string(o.Method) + ":" + o.MSISDN
+			}
+			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: e.cfg.MinInterval}, key)
 			if err != nil {
 				e.log.Warn("limiter unavailable; refusing", "rule", "min_interval", "err", err)
 				return say(ReasonServiceBusy, o.ID, o.ServiceAddr)
@@ -167,7 +204,7 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code string) (Result
 // debit runs the external debit of a reserved charge and phase two.
 func (e *Engine) debit(ctx context.Context, o Order, c Charge) (Result, error) {
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
-	err := e.charger.Debit(dctx, c.IdempotencyKey, c.MSISDN, c.Amount)
+	err := e.chargerFor(c.Method).Debit(dctx, c.IdempotencyKey, c.MSISDN, c.Amount)
 	cancel()
 	var declined *Declined
 	switch {
@@ -247,7 +284,18 @@ func (e *Engine) resolveLocked(ctx context.Context, tx Tx, c Charge, debited boo
 		if err := tx.UpdateOrder(ctx, o); err != nil {
 			return fmt.Errorf("failing order %d: %w", o.ID, err)
 		}
-		return e.enqueue(ctx, tx, o.MSISDN, o.ServiceAddr, OutboxReject, o.ID, e.cfg.text(string(reason)))
+		text := string(reason)
+		if c.Method == MethodCard {
+			switch reason {
+			case ReasonCardClosed:
+				if err := e.closeOrderCard(ctx, tx, o.ID); err != nil {
+					return err
+				}
+			case ReasonInsufficientBalance:
+				text = "card_insufficient"
+			}
+		}
+		return e.enqueue(ctx, tx, o.MSISDN, o.ServiceAddr, OutboxReject, o.ID, e.cfg.text(text))
 	}
 	c.Status, c.ResolvedAt = ChargeSucceeded, now
 	if err := tx.ResolveCharge(ctx, c); err != nil {
@@ -286,35 +334,53 @@ func MerchantAccount(code string) string { return "merchant:" + code + ":payable
 func (e *Engine) Recover(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, more := 0, false
+		// 1. Find stale charges in a short transaction.
+		var cs []Charge
 		err := e.store.InTx(ctx, func(tx Tx) error {
-			n = 0
-			cs, err := tx.StaleCharges(ctx, e.clock.Now().Add(-e.cfg.RecoverAfter), 20)
+			var err error
+			cs, err = tx.StaleCharges(ctx, e.clock.Now().Add(-e.cfg.RecoverAfter), 20)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("finding stale charges: %w", err)
+		}
+		n := 0
+		for _, c := range cs {
+			// 2. Ask the charger outside any transaction: never hold a row
+			// lock (or, on the embedded store, the one writer) across a
+			// call to an external system.
+			sctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
+			st, err := e.chargerFor(c.Method).Status(sctx, c.IdempotencyKey)
+			cancel()
 			if err != nil {
-				return fmt.Errorf("finding stale charges: %w", err)
+				e.log.Warn("charger status unknown; retried next sweep", "charge", c.ID, "err", err)
+				continue
 			}
-			more = len(cs) == 20
-			for _, c := range cs {
-				sctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
-				st, err := e.charger.Status(sctx, c.IdempotencyKey)
-				cancel()
+			// 3. Resolve under the charge's lock, unless another sweep or
+			// the live path resolved it meanwhile.
+			resolved := false
+			err = e.store.InTx(ctx, func(tx Tx) error {
+				resolved = false
+				locked, err := tx.GetCharge(ctx, c.ID)
 				if err != nil {
-					e.log.Warn("charger status unknown; retried next sweep", "charge", c.ID, "err", err)
-					continue
+					return fmt.Errorf("locking charge %d: %w", c.ID, err)
 				}
-				if err := e.resolveLocked(ctx, tx, c, st == DebitDone, ReasonChargeFailed); err != nil {
-					return err
+				if locked.Status != ChargePending {
+					return nil
 				}
+				resolved = true
+				return e.resolveLocked(ctx, tx, locked, st == DebitDone, ReasonChargeFailed)
+			})
+			if err != nil {
+				return total, err
+			}
+			if resolved {
 				e.log.Info("recovered charge", "charge", c.ID, "debited", st == DebitDone)
 				n++
 			}
-			return nil
-		})
-		total += n
-		if err != nil {
-			return total, err
 		}
-		if !more || n == 0 {
+		total += n
+		if len(cs) < 20 || n == 0 {
 			return total, nil
 		}
 	}
@@ -386,7 +452,7 @@ func (e *Engine) Refund(ctx context.Context, orderID int64, reason, key string) 
 		return prior, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
-	err = e.charger.Refund(rctx, key, charge.MSISDN, amount)
+	err = e.chargerFor(charge.Method).Refund(rctx, key, charge.MSISDN, amount)
 	cancel()
 	if err != nil {
 		return Refund{}, fmt.Errorf("refunding order %d at the charger: %w", orderID, err)

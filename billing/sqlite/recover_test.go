@@ -23,16 +23,11 @@ func (l lostAnswer) Debit(ctx context.Context, key, msisdn string, amount billin
 // TestRecoveryWithAccounts crashes the answer of a debit and lets the
 // recovery sweep resolve the charge by asking the phone-account charger
 // on the same SQLite file.
-//
-// Known failure, reported to billing's owner: Engine.Recover calls
-// Charger.Status inside InTx. On SQLite the charger's own write waits for
-// the single writer, which is running that InTx, until ChargeTimeout, so
-// the sweep never resolves anything (on Postgres it holds the charge's row
-// lock across a call to an external system). Remove the skip once Status
-// is asked between transactions.
+// It guards the rule that Engine.Recover asks Charger.Status between
+// transactions: inside one, the charger's own write would wait for the
+// single writer that transaction holds.
 func TestRecoveryWithAccounts(t *testing.T) {
 	t.Parallel()
-	t.Skip("KNOWN BUG in billing.Engine.Recover: Charger.Status is called inside InTx (see the comment above)")
 	e := newPayEnv(t)
 	acc := NewAccounts(e.store, e.clock, AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)})
 	cfg := e.eng.Config()
