@@ -117,9 +117,11 @@ func Redis(t testing.TB) (*goredis.Client, string) {
 	prefix := "test:" + randomHex(8) + ":"
 	t.Cleanup(func() {
 		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+		for _, pattern := range []string{prefix + "*", "rate:" + prefix + "*"} { // redis_rate puts "rate:" first
+			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				c.Del(ctx, iter.Val())
+			}
 		}
 		c.Close()
 	})
