@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -11,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/internal/faultproxy"
+	"github.com/carrierbill/carrierbill/settlement"
+	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
 
@@ -294,5 +300,70 @@ func TestServeDuplicateMOAfterLostAck(t *testing.T) {
 	}
 	if orders != 1 || charges != 1 {
 		t.Fatalf("orders %d, charges %d after redeliveries; want 1 and 1", orders, charges)
+	}
+}
+
+// TestServeStatementDownload follows a payment from the subscriber's SMS to
+// the merchant's statement, fetched from the download server the way the
+// README's curl does.
+func TestServeStatementDownload(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	h := boot(t, dbtest.Postgres(t), dbtest.RedisURL(), prefix, "settlement: {listen: \"127.0.0.1:0\"}\n")
+	phone := h.newPhone()
+	h.send(phone, "106580088001", "VIP")
+	h.send(phone, "106580088001", codeOf(t, h.reply(phone, 1)))
+	h.reply(phone, 2)
+
+	ctx := context.Background()
+	c := h.g.Config
+	store := settlepg.New(h.g.pool)
+	runner, err := settlement.NewRunner(store, store, settlement.Config{Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c)}, clock.Real{}, h.g.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().In(c.Location()).Format(time.DateOnly)
+	if _, err := runner.Generate(ctx, settlement.JobStatements, day, ""); err != nil {
+		t.Fatalf("generating the statement: %v", err)
+	}
+	key, hash, hint, err := settlement.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.IssueKey(ctx, "8001", hash, hint, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	get := func(key string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+h.g.DownloadAddr+"/files/statement-8001-"+day+".csv", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	if resp, _ := get(""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without a key: %s, want 401", resp.Status)
+	}
+	resp, body := get(key)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with the key: %s %s", resp.Status, body)
+	}
+	sum := sha256.Sum256(body)
+	if got := resp.Header.Get("X-Checksum-SHA256"); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("X-Checksum-SHA256 = %q, body hashes to %x", got, sum)
+	}
+	text := string(body)
+	if !strings.Contains(text, ",15.00,success") || !strings.Contains(text, "月度会员") || strings.Contains(text, phone) {
+		t.Fatalf("statement does not show the payment (masked):\n%s", text)
+	}
+	if !strings.Contains(text, "139****") {
+		t.Fatalf("statement lacks the masked phone:\n%s", text)
 	}
 }
