@@ -1,0 +1,191 @@
+package replay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/postgres"
+	billingredis "github.com/carrierbill/carrierbill/billing/redis"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
+	"github.com/carrierbill/carrierbill/clock"
+)
+
+// limiterTimeout bounds one call to the embedded limiter. It is long on
+// purpose: a replay on a loaded machine must not turn CPU starvation into
+// service_busy rejections that the recorded day never had.
+const limiterTimeout = 30 * time.Second
+
+// env is the throwaway world of an offline replay.
+type env struct {
+	clock      *clock.Fake
+	log        *slog.Logger
+	store      billing.Store
+	engine     *billing.Engine
+	dispatcher *billing.Dispatcher
+	rec        *recorder
+	closers    []func() error
+}
+
+func openEnv(ctx context.Context, o Options) (_ *env, err error) {
+	e := &env{clock: clock.NewFake(time.Unix(0, 0)), log: o.Logger, rec: &recorder{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if o.Config.Location == nil {
+		return nil, errors.New("replay: Config.Location is required")
+	}
+	credit := o.CreditLimit
+	if credit == 0 {
+		credit = DefaultCreditLimit
+	}
+	charger := o.Charger
+	if o.DatabaseURL != "" {
+		pool, err := scratchSchema(ctx, o.DatabaseURL, e)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := postgres.Migrate(ctx, pool); err != nil {
+			return nil, fmt.Errorf("migrating the scratch schema: %w", err)
+		}
+		e.store = postgres.NewStore(pool)
+		acc := postgres.NewAccounts(pool, e.clock, postgres.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+		for _, a := range o.Accounts {
+			plan := postgres.Postpaid
+			if a.Prepaid {
+				plan = postgres.Prepaid
+			}
+			if err := acc.Open(ctx, postgres.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
+				return nil, fmt.Errorf("opening an account: %w", err)
+			}
+		}
+		if charger == nil {
+			charger = acc
+		}
+	} else {
+		base := o.Dir
+		if base == "" {
+			if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+				base = "/dev/shm"
+			}
+		}
+		dir, err := os.MkdirTemp(base, "carrierbill-replay-")
+		if err != nil {
+			return nil, fmt.Errorf("creating the replay's temporary directory: %w", err)
+		}
+		e.closers = append(e.closers, func() error { return os.RemoveAll(dir) })
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "replay.db"), e.log)
+		if err != nil {
+			return nil, fmt.Errorf("opening the replay store: %w", err)
+		}
+		e.closers = append(e.closers, st.Close)
+		e.store = st
+		acc := sqlite.NewAccounts(st, e.clock, sqlite.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+		for _, a := range o.Accounts {
+			plan := sqlite.Postpaid
+			if a.Prepaid {
+				plan = sqlite.Prepaid
+			}
+			if err := acc.Open(ctx, sqlite.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
+				return nil, fmt.Errorf("opening an account: %w", err)
+			}
+		}
+		if charger == nil {
+			charger = acc
+		}
+	}
+	limiter := o.Limiter
+	if limiter == nil {
+		l, err := billingredis.NewEmbedded(e.clock, billingredis.Options{Timeout: limiterTimeout, Logger: e.log})
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded limiter: %w", err)
+		}
+		e.closers = append(e.closers, l.Close)
+		limiter = l
+	}
+	e.engine, err = billing.NewEngine(billing.Options{
+		Config: o.Config, Store: e.store, Charger: charger, Limiter: limiter, Clock: e.clock, Logger: e.log,
+		Codes: codeSource(o.Seed), Workers: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuring the engine: %w", err)
+	}
+	e.dispatcher = &billing.Dispatcher{Store: e.store, Sender: e.rec, Clock: e.clock, Logger: e.log}
+	return e, nil
+}
+
+// scratchSchema connects to url and returns a pool whose search_path is a new
+// schema, dropped when the replay ends, so replay never touches existing data.
+func scratchSchema(ctx context.Context, url string, e *env) (*pgxpool.Pool, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("naming the scratch schema: %w", err)
+	}
+	schema := "carrierbill_replay_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return nil, fmt.Errorf("creating the scratch schema: %w", err)
+	}
+	e.closers = append(e.closers, func() error {
+		c, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		return err
+	})
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the database URL: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening PostgreSQL: %w", err)
+	}
+	e.closers = append(e.closers, func() error { pool.Close(); return nil })
+	return pool, nil
+}
+
+// order reads one order.
+func (e *env) order(ctx context.Context, id int64) (billing.Order, error) {
+	var o billing.Order
+	err := e.store.InTx(ctx, func(tx billing.Tx) error {
+		var err error
+		o, err = tx.GetOrder(ctx, id)
+		return err
+	})
+	if err != nil {
+		return o, fmt.Errorf("reading order %d: %w", id, err)
+	}
+	return o, nil
+}
+
+func (e *env) close() error {
+	var errs []error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		errs = append(errs, e.closers[i]())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
+}

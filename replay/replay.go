@@ -1,0 +1,553 @@
+package replay
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/smpp"
+	"github.com/carrierbill/carrierbill/trace"
+)
+
+// CodePlaceholder is what a trace writes where a subscriber replied with the
+// confirmation code it was given; replay puts the code of that phone's
+// latest pending order in its place.
+const CodePlaceholder = "{{code}}"
+
+// PartTimeout is how long replay waits (in trace time) for the missing parts
+// of a multipart MO, as the SMPP layer's default does.
+const PartTimeout = 5 * time.Minute
+
+// DefaultCreditLimit is the postpaid credit limit of accounts opened
+// automatically, as the configuration's default (accounts.credit_limit).
+const DefaultCreditLimit = billing.Money(10000)
+
+// Account is a phone account opened before the replay starts (to reproduce
+// a prepaid balance, a suspension, ...). Numbers not listed are opened
+// automatically as postpaid accounts unless Options.NoAutoOpen is set.
+type Account struct {
+	MSISDN      string        `json:"msisdn"`
+	Prepaid     bool          `json:"prepaid,omitempty"`
+	Balance     billing.Money `json:"balance_fen,omitempty"`      // prepaid
+	CreditLimit billing.Money `json:"credit_limit_fen,omitempty"` // postpaid
+	Suspended   bool          `json:"suspended,omitempty"`
+}
+
+// Options configure an offline replay.
+type Options struct {
+	// Config is the engine's configuration (the cmd maps --config onto it).
+	Config billing.Config
+	// DatabaseURL, when set, replays on PostgreSQL in a scratch schema that
+	// is dropped at the end; otherwise the embedded SQLite store is used.
+	DatabaseURL string
+	// Dir is where the embedded store's temporary directory is made; ""
+	// means /dev/shm when it exists (the store is thrown away, fsync on a
+	// disk would only slow the replay down), else os.TempDir().
+	Dir string
+	// Seed fixes the confirmation codes.
+	Seed uint64
+	// Redact masks phone numbers and codes in the output.
+	Redact bool
+	// NoAutoOpen declines numbers without an account (unknown_subscriber)
+	// instead of opening them as postpaid accounts with CreditLimit.
+	NoAutoOpen bool
+	// CreditLimit of automatically opened accounts; 0 is DefaultCreditLimit.
+	CreditLimit billing.Money
+	// Accounts are opened before the first message.
+	Accounts []Account
+	// Charger and Limiter replace the phone-account charger and the
+	// embedded Redis limiter (tests of charger and limiter failures).
+	Charger billing.Charger
+	Limiter billing.Limiter
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Event is one line of replay's output.
+type Event struct {
+	At        string `json:"at"`
+	Kind      string `json:"kind"` // mt, charge, reject, expire
+	MSISDN    string `json:"msisdn"`
+	From      string `json:"from,omitempty"` // mt: the service address
+	Text      string `json:"text,omitempty"` // mt
+	AmountFen int64  `json:"amount_fen,omitempty"`
+	Merchant  string `json:"merchant,omitempty"`
+	Order     int64  `json:"order,omitempty"`
+	Reason    string `json:"reason,omitempty"` // reject: the stable code
+}
+
+// Summary counts what a replay did.
+type Summary struct {
+	Records     int // records read from the trace
+	MOs         int // MO records (parts counted one by one)
+	Parts       int // MO records that were parts of a multipart message
+	RecordedMTs int // MT records in the trace (compared in live mode)
+	Messages    int // messages handled by the engine (after reassembly)
+	Incomplete  int // multipart messages whose parts never all arrived
+	MTs         int
+	Charges     int
+	Total       billing.Money
+	ByMerchant  map[string]MerchantTotal
+	Rejections  map[billing.Reason]int
+	Expired     int
+	Unresolved  int            // charges whose outcome the charger did not tell (pending)
+	Skipped     map[string]int // broken input skipped, by reason
+	Ignored     map[string]int // input that is not a message, by what it is
+}
+
+// MerchantTotal is what one merchant charged.
+type MerchantTotal struct {
+	Charges int
+	Amount  billing.Money
+}
+
+// WriteTo writes the summary as text, in a stable order.
+func (s Summary) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "records: %d (MO %d, of which %d parts; recorded MT %d)\n", s.Records, s.MOs, s.Parts, s.RecordedMTs)
+	fmt.Fprintf(&b, "messages: %d (incomplete multipart: %d)\n", s.Messages, s.Incomplete)
+	fmt.Fprintf(&b, "mts: %d\n", s.MTs)
+	fmt.Fprintf(&b, "charges: %d, total %s yuan (%d fen)\n", s.Charges, s.Total, s.Total.Fen())
+	for _, m := range sortedKeys(s.ByMerchant) {
+		t := s.ByMerchant[m]
+		fmt.Fprintf(&b, "  merchant %s: %d charges, %s yuan\n", m, t.Charges, t.Amount)
+	}
+	rej := 0
+	for _, n := range s.Rejections {
+		rej += n
+	}
+	fmt.Fprintf(&b, "rejections: %d\n", rej)
+	for _, r := range billing.Reasons {
+		if n := s.Rejections[r]; n > 0 {
+			fmt.Fprintf(&b, "  %s: %d\n", r, n)
+		}
+	}
+	fmt.Fprintf(&b, "expired: %d\n", s.Expired)
+	if s.Unresolved > 0 {
+		fmt.Fprintf(&b, "charges with an unknown outcome: %d\n", s.Unresolved)
+	}
+	skipped := 0
+	for _, n := range s.Skipped {
+		skipped += n
+	}
+	fmt.Fprintf(&b, "skipped input: %d\n", skipped)
+	for _, k := range sortedKeys(s.Skipped) {
+		fmt.Fprintf(&b, "  %s: %d\n", k, s.Skipped[k])
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run replays the MOs of r offline through a throwaway engine and writes one
+// JSON line per event to out. It returns the summary; an error means the
+// replay stopped (a strict-mode parse error carries its position).
+func Run(ctx context.Context, r trace.Reader, out io.Writer, o Options) (Summary, error) {
+	env, err := openEnv(ctx, o)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer env.close()
+	p := newPlayer(env, out, o)
+	err = p.run(ctx, r)
+	if ferr := p.w.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("writing the output: %w", ferr)
+	}
+	st := r.Stats()
+	p.sum.Skipped, p.sum.Ignored = st.Skipped, st.Ignored
+	return p.sum, err
+}
+
+// recorder is the Sender of offline replay: it keeps what the dispatcher sent.
+type recorder struct {
+	mu   sync.Mutex
+	sent []billing.OutboundSMS
+}
+
+func (r *recorder) Send(_ context.Context, m billing.OutboundSMS) error {
+	r.mu.Lock()
+	r.sent = append(r.sent, m)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) take() []billing.OutboundSMS {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.sent
+	r.sent = nil
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+type pendingOrder struct {
+	id      int64
+	msisdn  string
+	expires time.Time
+}
+
+type expiryHeap []pendingOrder
+
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	if !h[i].expires.Equal(h[j].expires) {
+		return h[i].expires.Before(h[j].expires)
+	}
+	return h[i].id < h[j].id
+}
+func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)   { *h = append(*h, x.(pendingOrder)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+type player struct {
+	env     *env
+	o       Options
+	w       *bufio.Writer
+	enc     *json.Encoder
+	sum     Summary
+	reasm   *smpp.Reassembler
+	started bool
+	expiry  expiryHeap
+	tracked map[int64]bool    // orders in expiry
+	closed  map[int64]bool    // orders known to be no longer pending
+	latest  map[string][]int64 // phone → orders prompted, oldest first (pruned)
+}
+
+func newPlayer(env *env, out io.Writer, o Options) *player {
+	w := bufio.NewWriterSize(out, 64<<10)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &player{
+		env: env, o: o, w: w, enc: enc,
+		reasm:   smpp.NewReassembler(PartTimeout, 0),
+		tracked: map[int64]bool{}, closed: map[int64]bool{}, latest: map[string][]int64{},
+		sum: Summary{ByMerchant: map[string]MerchantTotal{}, Rejections: map[billing.Reason]int{}},
+	}
+}
+
+func (p *player) run(ctx context.Context, r trace.Reader) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the trace: %w", err)
+		}
+		p.sum.Records++
+		if rec.Kind == trace.MT {
+			p.sum.RecordedMTs++
+			continue
+		}
+		p.sum.MOs++
+		if err := p.advance(ctx, rec.At); err != nil {
+			return err
+		}
+		text, ok := p.reassemble(rec)
+		if !ok {
+			continue
+		}
+		if err := p.handle(ctx, rec, text); err != nil {
+			return fmt.Errorf("%s: %w", rec.Pos, err)
+		}
+	}
+	p.sum.Incomplete += p.reasm.Pending()
+	return nil
+}
+
+// advance moves virtual time to t, expiring on the way the orders whose
+// code validity ends at or before t, each at its own instant. Time never
+// moves back: a record older than the one before is handled at the later
+// time.
+func (p *player) advance(ctx context.Context, t time.Time) error {
+	clk := p.env.clock
+	if !p.started {
+		p.started = true
+		clk.Set(t)
+	}
+	for len(p.expiry) > 0 && !p.expiry[0].expires.After(t) {
+		at := p.expiry[0].expires
+		var due []pendingOrder
+		for len(p.expiry) > 0 && p.expiry[0].expires.Equal(at) {
+			due = append(due, heap.Pop(&p.expiry).(pendingOrder))
+		}
+		if at.After(clk.Now()) {
+			clk.Set(at)
+		}
+		if _, err := p.env.engine.ExpireOrders(ctx); err != nil {
+			return fmt.Errorf("expiring orders: %w", err)
+		}
+		for _, d := range due {
+			delete(p.tracked, d.id)
+			if p.closed[d.id] {
+				delete(p.closed, d.id)
+				continue
+			}
+			o, err := p.env.order(ctx, d.id)
+			if err != nil {
+				return err
+			}
+			if o.Status == billing.OrderExpired {
+				p.sum.Expired++
+				p.emit(Event{Kind: "expire", MSISDN: o.MSISDN, Merchant: o.Merchant, Order: o.ID})
+			} else if o.Status == billing.OrderPending {
+				p.env.log.Warn("replay: order still pending after its expiry sweep", "order", o.ID)
+			}
+		}
+		if err := p.flushMTs(ctx); err != nil {
+			return err
+		}
+	}
+	if t.After(clk.Now()) {
+		clk.Set(t)
+	}
+	p.sum.Incomplete += p.reasm.Expire(clk.Now())
+	return nil
+}
+
+// reassemble returns the text of a complete message: rec's own, or the
+// joined parts when rec completes a multipart message.
+func (p *player) reassemble(rec trace.Record) (string, bool) {
+	part, ok := rec.Part()
+	if !ok || part.Total <= 1 {
+		return rec.Text, true
+	}
+	p.sum.Parts++
+	raw := rec.Payload != nil
+	data := []byte(rec.Text)
+	if raw {
+		data = rec.Payload
+		if rec.UDH != nil {
+			_, ud, err := smpp.ParseUDH(rec.Payload)
+			if err != nil {
+				p.env.log.Warn("replay: part with a bad UDH skipped", "pos", rec.Pos.String(), "err", err)
+				return "", false
+			}
+			data = ud
+		}
+	}
+	k := smpp.PartKey{Bind: "replay", From: rec.From, To: rec.To, Ref: part.Ref, Total: int(part.Total)}
+	msg, coding, done := p.reasm.Add(k, smpp.Concat{Ref: part.Ref, Total: int(part.Total), Seq: int(part.Seq)}, rec.Coding, data, p.env.clock.Now())
+	if !done {
+		return "", false
+	}
+	p.reasm.Forget(k)
+	if !raw {
+		return string(msg), true
+	}
+	text, err := smpp.DecodeText(coding, msg)
+	if err != nil {
+		p.env.log.Warn("replay: MO text decoded with errors", "pos", rec.Pos.String(), "coding", coding, "err", err)
+	}
+	return text, true
+}
+
+func (p *player) handle(ctx context.Context, rec trace.Record, text string) error {
+	p.sum.Messages++
+	phone := strings.TrimPrefix(rec.From, "+")
+	if strings.Contains(text, CodePlaceholder) {
+		code, err := p.pendingCode(ctx, phone)
+		if err != nil {
+			return err
+		}
+		if code != "" {
+			text = strings.ReplaceAll(text, CodePlaceholder, code)
+		}
+	}
+	res, err := p.env.engine.HandleMO(ctx, billing.InboundMO{
+		Bind: "replay", MSISDN: phone, ServiceAddr: rec.To, Body: text, ReceivedAt: p.env.clock.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("handling the MO: %w", err)
+	}
+	for _, r := range res {
+		if err := p.result(ctx, phone, r); err != nil {
+			return err
+		}
+	}
+	return p.flushMTs(ctx)
+}
+
+func (p *player) result(ctx context.Context, phone string, r billing.Result) error {
+	switch r.Outcome {
+	case billing.OutcomePrompted, billing.OutcomeResent:
+		if p.tracked[r.OrderID] {
+			p.touch(phone, r.OrderID)
+			return nil
+		}
+		o, err := p.env.order(ctx, r.OrderID)
+		if err != nil {
+			return err
+		}
+		p.tracked[o.ID] = true
+		heap.Push(&p.expiry, pendingOrder{id: o.ID, msisdn: o.MSISDN, expires: o.ExpiresAt})
+		p.touch(phone, o.ID)
+	case billing.OutcomeCharged:
+		o, err := p.env.order(ctx, r.OrderID)
+		if err != nil {
+			return err
+		}
+		p.markClosed(o.ID)
+		p.sum.Charges++
+		p.sum.Total += o.Amount
+		mt := p.sum.ByMerchant[o.Merchant]
+		mt.Charges++
+		mt.Amount += o.Amount
+		p.sum.ByMerchant[o.Merchant] = mt
+		p.emit(Event{Kind: "charge", MSISDN: phone, AmountFen: o.Amount.Fen(), Merchant: o.Merchant, Order: o.ID})
+	case billing.OutcomeRejected:
+		p.sum.Rejections[r.Reason]++
+		if r.OrderID != 0 && r.Reason != billing.ReasonWrongCode {
+			p.markClosed(r.OrderID)
+		}
+		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})
+	case billing.OutcomePending:
+		p.sum.Unresolved++
+		p.markClosed(r.OrderID)
+	}
+	return nil
+}
+
+func (p *player) markClosed(id int64) {
+	if id != 0 && p.tracked[id] {
+		p.closed[id] = true
+	}
+}
+
+// touch records id as phone's latest prompted order (the last few are kept).
+func (p *player) touch(phone string, id int64) {
+	ids := p.latest[phone]
+	for i, x := range ids {
+		if x == id {
+			ids = append(ids[:i], ids[i+1:]...)
+			break
+		}
+	}
+	ids = append(ids, id)
+	if len(ids) > keepOrders {
+		ids = append(ids[:0], ids[len(ids)-keepOrders:]...)
+	}
+	p.latest[phone] = ids
+}
+
+// keepOrders is how many of a phone's latest orders {{code}} looks at.
+const keepOrders = 8
+
+// pendingCode returns the code {{code}} stands for: that of phone's most
+// recently prompted order that is still pending, else that of its most
+// recently prompted order (so a late or repeated confirmation replays as
+// expired or already_paid), "" when the phone was never prompted.
+func (p *player) pendingCode(ctx context.Context, phone string) (string, error) {
+	ids := p.latest[phone]
+	fallback := ""
+	for i := len(ids) - 1; i >= 0; i-- {
+		o, err := p.env.order(ctx, ids[i])
+		if err != nil {
+			return "", err
+		}
+		if o.Status == billing.OrderPending {
+			return o.Code, nil
+		}
+		if fallback == "" {
+			fallback = o.Code
+		}
+	}
+	return fallback, nil
+}
+
+// flushMTs sends every due MT of the outbox to the recorder and emits them.
+func (p *player) flushMTs(ctx context.Context) error {
+	for {
+		n, err := p.env.dispatcher.RunOnce(ctx)
+		if err != nil {
+			return fmt.Errorf("draining the outbox: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	for _, m := range p.env.rec.take() {
+		p.sum.MTs++
+		p.emit(Event{Kind: "mt", MSISDN: m.To, From: m.From, Text: m.Text})
+	}
+	return nil
+}
+
+func (p *player) emit(e Event) {
+	e.At = p.env.clock.Now().In(p.o.Config.Location).Format(time.RFC3339Nano)
+	if p.o.Redact {
+		e.MSISDN = redact.Phone(e.MSISDN)
+		e.Text = MaskText(e.Text)
+	}
+	// Encoding a struct of strings and integers cannot fail; a write
+	// error surfaces at Flush.
+	_ = p.enc.Encode(e)
+}
+
+// MaskText masks what --redact must hide in an MT text: a run of exactly six
+// digits (a confirmation code) becomes ******, a run of seven or more (a
+// phone number) is masked as redact.Phone does.
+func MaskText(s string) string {
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		switch run := s[i:j]; {
+		case len(run) == 6:
+			b.WriteString("******")
+		case len(run) >= 7:
+			b.WriteString(redact.Phone(run))
+		default:
+			b.WriteString(run)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// codeSource is the seeded source of confirmation codes.
+func codeSource(seed uint64) io.Reader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return rand.NewChaCha8(s)
+}
+
+var _ clock.Clock = (*clock.Fake)(nil)
