@@ -38,9 +38,9 @@ func TestCaptureFraming(t *testing.T) {
 		c := newConn(40000).handshake()
 		c.send(0, pduBytes(idBindTRX, 1, []byte("esme\x00secret\x00\x00\x34\x00\x00\x00")))
 		c.send(1, pduBytes(0x80000009, 1, []byte("smsc\x00")))
-		c.send(1, mo1[:20])                 // packet 5: a PDU split across two segments…
-		c.send(1, mo1[20:])                 // packet 6: …completed here
-		c.send(1, mo2, mo3)                 // packet 7: two PDUs in one segment
+		c.send(1, mo1[:20]) // packet 5: a PDU split across two segments…
+		c.send(1, mo1[20:]) // packet 6: …completed here
+		c.send(1, mo2, mo3) // packet 7: two PDUs in one segment
 		c.send(0, pduBytes(idDeliverSMResp, 1, []byte{0}), pduBytes(idDeliverSMResp, 2, []byte{0}))
 		c.send(1, pduBytes(idEnquireLink, 4, nil))
 		c.fin(0).fin(1)
