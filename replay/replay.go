@@ -235,8 +235,8 @@ type player struct {
 	reasm   *smpp.Reassembler
 	started bool
 	expiry  expiryHeap
-	tracked map[int64]bool    // orders in expiry
-	closed  map[int64]bool    // orders known to be no longer pending
+	tracked map[int64]bool     // orders in expiry
+	closed  map[int64]bool     // orders known to be no longer pending
 	latest  map[string][]int64 // phone → orders prompted, oldest first (pruned)
 }
 
