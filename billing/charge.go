@@ -452,7 +452,11 @@ func (e *Engine) Refund(ctx context.Context, orderID int64, reason, key string) 
 		return prior, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
-	err = e.chargerFor(charge.Method).Refund(rctx, key, charge.MSISDN, amount)
+	if rc, ok := e.chargerFor(charge.Method).(RefundCharger); ok {
+		err = rc.RefundCharge(rctx, key, charge.IdempotencyKey, charge.MSISDN, amount)
+	} else {
+		err = e.chargerFor(charge.Method).Refund(rctx, key, charge.MSISDN, amount)
+	}
 	cancel()
 	if err != nil {
 		return Refund{}, fmt.Errorf("refunding order %d at the charger: %w", orderID, err)

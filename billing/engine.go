@@ -15,6 +15,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/wallet"
 )
 
 // Options wire an Engine. Store, Charger, Limiter and Clock are required.
@@ -35,6 +36,21 @@ type Options struct {
 	Lease time.Duration
 	// Poll is how often Run looks for new work when idle (default 50 ms).
 	Poll time.Duration
+
+	// Bank-card payments (all optional; CardCharger switches them on and
+	// then needs Hasher and Sealer, and a Store whose Tx is a CardPayTx).
+	// CardCharger debits cards (bank.NewCharger); the engine picks the
+	// charger by the method of the order, also in Recover and Refund.
+	CardCharger Charger
+	// CardBank answers YE (the default card's balance); nil: YE is refused
+	// with service_busy.
+	CardBank CardBalancer
+	// Hasher verifies and sets wallet passwords.
+	Hasher *wallet.Hasher
+	// Sealer seals the original text of an MO that carries a password.
+	// Without it such an MO is still redacted before it is stored, and its
+	// password is lost.
+	Sealer *wallet.Sealer
 }
 
 // MaxMOAttempts is how many times Run tries an MO before it gives up on it
@@ -58,6 +74,11 @@ type Engine struct {
 	codes   io.Reader
 
 	wake chan struct{}
+
+	cardCharger Charger
+	cardBank    CardBalancer
+	hasher      *wallet.Hasher
+	sealer      *wallet.Sealer
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -71,7 +92,16 @@ func NewEngine(o Options) (*Engine, error) {
 	e := &Engine{
 		cfg: o.Config, store: o.Store, charger: o.Charger, limiter: o.Limiter, clock: o.Clock,
 		log: o.Logger, workers: o.Workers, lease: o.Lease, poll: o.Poll, codes: o.Codes,
-		wake: make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
+		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, sealer: o.Sealer,
+	}
+	if o.CardCharger != nil {
+		if o.Hasher == nil || o.Sealer == nil {
+			return nil, errors.New("billing: card payments (CardCharger) need a Hasher and a Sealer")
+		}
+		if _, ok := o.Store.(SealedMOStore); !ok {
+			return nil, errors.New("billing: card payments need a store that keeps sealed MOs")
+		}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -124,7 +154,18 @@ func (e *Engine) Accept(ctx context.Context, mo InboundMO) error {
 	if mo.ReceivedAt.IsZero() {
 		mo.ReceivedAt = e.clock.Now()
 	}
-	if _, err := e.store.InsertMO(ctx, mo); err != nil {
+	// A wallet password is never stored in clear (DESIGN.md §4.7).
+	mo, err := e.redactMO(mo)
+	if err != nil {
+		return fmt.Errorf("sealing MO from %s: %w", redact.Phone(mo.MSISDN), err)
+	}
+	if ss, ok := e.store.(SealedMOStore); ok && len(mo.Sealed) > 0 {
+		_, err = ss.InsertSealedMO(ctx, mo)
+	} else {
+		mo.Sealed = nil
+		_, err = e.store.InsertMO(ctx, mo)
+	}
+	if err != nil {
 		return fmt.Errorf("storing MO from %s: %w", redact.Phone(mo.MSISDN), err)
 	}
 	select {
@@ -264,15 +305,30 @@ loop:
 // handled the same way and nothing is marked. An error means nothing was committed (or, for
 // a charge, only the reservation was, which recovery completes) and the MO
 // should be retried.
+//
+// With card payments on, the wallet commands come first: YE, MM old new,
+// "<code> <password>", and a purchase with a card suffix (VIP K, VIP K1234).
+// An MO handed in directly (ID 0) with a password in its text is used as
+// it is; a stored one was redacted by Accept and its original is unsealed
+// here and dropped when the MO is marked processed.
 func (e *Engine) Process(ctx context.Context, mo InboundMO) (Result, error) {
-	cmd := ParseMO(mo.Body)
+	text := e.unseal(ctx, &mo)
+	if e.cardsOn() {
+		if r, ok, err := e.processCard(ctx, mo, text); ok {
+			return r, err
+		}
+	} else if w := wallet.ParseMO(text); w.Kind == wallet.MOCardConfirm {
+		// No cards: the code alone confirms; the password is ignored.
+		return e.confirm(ctx, mo, w.Code, "")
+	}
+	cmd := ParseMO(text)
 	switch cmd.Kind {
 	case CommandCode:
-		return e.confirm(ctx, mo, cmd.Code)
+		return e.confirm(ctx, mo, cmd.Code, "")
 	case CommandQuery:
 		return e.query(ctx, mo)
 	default:
-		return e.purchase(ctx, mo, cmd)
+		return e.purchase(ctx, mo, cmd, nil)
 	}
 }
 
@@ -320,7 +376,9 @@ func (e *Engine) catalog(m *Merchant) string {
 	return strings.Join(parts, "；")
 }
 
-func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command) (Result, error) {
+// purchase creates (or resends) an order. card is nil for the phone
+// account, else the card the purchase names.
+func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command, card *cardChoice) (Result, error) {
 	m, ok := e.merchantOf(mo.ServiceAddr)
 	if !ok {
 		return e.reject(ctx, mo, ReasonUnknownMerchant, 0)
@@ -361,15 +419,42 @@ func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command) (Resul
 		}
 	}
 	method := MethodPhone
+	if card != nil {
+		method = MethodCard
+	}
 	lim := e.cfg.Limits[method]
 	var res Result
 	err := e.store.InTx(ctx, func(tx Tx) error {
 		now := e.clock.Now()
+		var chosen Card
+		if card != nil {
+			ct, err := cardTx(tx)
+			if err != nil {
+				return err
+			}
+			cards, err := ct.ActiveCards(ctx, mo.MSISDN)
+			if err != nil {
+				return fmt.Errorf("reading the cards: %w", err)
+			}
+			var ok bool
+			if chosen, ok = chooseCard(cards, card.last4); !ok {
+				res = Result{Outcome: OutcomeRejected, Reason: ReasonNoCard}
+				if err := e.enqueue(ctx, tx, mo.MSISDN, mo.ServiceAddr, OutboxReject, 0, e.cfg.text(string(ReasonNoCard))); err != nil {
+					return err
+				}
+				return markMO(ctx, tx, mo, now)
+			}
+		}
 		o, err := tx.FindPendingOrder(ctx, mo.MSISDN, m.Code, product, amount, method)
 		switch {
 		case err == nil && o.ExpiresAt.After(now):
 			res = Result{Outcome: OutcomeResent, OrderID: o.ID}
-			if err := e.enqueue(ctx, tx, mo.MSISDN, o.ServiceAddr, OutboxPrompt, o.ID, e.promptText(m, o)); err != nil {
+			if card != nil { // the subscriber may have named another card
+				if err := tx.(CardPayTx).SetOrderCard(ctx, o.ID, chosen.ID); err != nil {
+					return fmt.Errorf("choosing the card of order %d: %w", o.ID, err)
+				}
+			}
+			if err := e.enqueue(ctx, tx, mo.MSISDN, o.ServiceAddr, OutboxPrompt, o.ID, e.promptFor(m, o, chosen)); err != nil {
 				return err
 			}
 			return markMO(ctx, tx, mo, now)
@@ -404,8 +489,13 @@ func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command) (Resul
 		if o.ID, err = tx.InsertOrder(ctx, o); err != nil {
 			return fmt.Errorf("creating the order: %w", err)
 		}
+		if card != nil {
+			if err := tx.(CardPayTx).SetOrderCard(ctx, o.ID, chosen.ID); err != nil {
+				return fmt.Errorf("recording the card of order %d: %w", o.ID, err)
+			}
+		}
 		res = Result{Outcome: OutcomePrompted, OrderID: o.ID}
-		if err := e.enqueue(ctx, tx, mo.MSISDN, mo.ServiceAddr, OutboxPrompt, o.ID, e.promptText(m, o)); err != nil {
+		if err := e.enqueue(ctx, tx, mo.MSISDN, mo.ServiceAddr, OutboxPrompt, o.ID, e.promptFor(m, o, chosen)); err != nil {
 			return err
 		}
 		return markMO(ctx, tx, mo, now)
@@ -416,6 +506,16 @@ func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command) (Resul
 	e.log.Info("purchase", "mo", mo.ID, "msisdn", redact.Phone(mo.MSISDN), "merchant", m.Code,
 		"amount", amount.String(), "outcome", string(res.Outcome), "reason", string(res.Reason), "order", res.OrderID)
 	return res, nil
+}
+
+// promptFor is the prompt of an order: the card prompt (naming the card's
+// last four digits and asking for the wallet password) for a card order.
+func (e *Engine) promptFor(m *Merchant, o Order, c Card) string {
+	if o.Method != MethodCard {
+		return e.promptText(m, o)
+	}
+	return e.cfg.text("card_prompt", "merchant", m.Name, "product", o.ProductName, "amount", o.Amount.String(),
+		"code", o.Code, "last4", c.Last4, "validity", strconv.Itoa(int(e.cfg.CodeValidity.Round(time.Minute)/time.Minute)))
 }
 
 func (e *Engine) promptText(m *Merchant, o Order) string {
@@ -582,6 +682,15 @@ func markMO(ctx context.Context, tx Tx, mo InboundMO, at time.Time) error {
 	}
 	if err := tx.MarkMOProcessed(ctx, mo.ID, at); err != nil {
 		return fmt.Errorf("marking MO %d processed: %w", mo.ID, err)
+	}
+	if len(mo.Sealed) > 0 {
+		ct, err := cardTx(tx)
+		if err != nil {
+			return err
+		}
+		if err := ct.ClearSealedMO(ctx, mo.ID); err != nil {
+			return fmt.Errorf("dropping the sealed text of MO %d: %w", mo.ID, err)
+		}
 	}
 	return nil
 }

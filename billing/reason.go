@@ -23,6 +23,15 @@ const (
 	ReasonNoPendingOrder      Reason = "no_pending_order"
 	ReasonUnknownSubscriber   Reason = "unknown_subscriber"
 	ReasonChargeFailed        Reason = "charge_failed" // the charger refused for a reason it did not name
+
+	// Bank cards (issue 7).
+	ReasonNoCard           Reason = "no_card"           // no active bound card (or none with those last four digits)
+	ReasonPasswordRequired Reason = "password_required" // a card order confirmed with the code alone
+	ReasonWrongPassword    Reason = "wrong_password"    // the wallet password did not match
+	ReasonWalletLocked     Reason = "wallet_locked"     // three wrong passwords: an operator must unlock
+	ReasonBadPassword      Reason = "bad_password"      // MM: malformed, or the new password breaks the policy
+	ReasonCardDeclined     Reason = "card_declined"     // the bank refused the debit
+	ReasonCardClosed       Reason = "card_closed"       // the bank reports the card closed or replaced: bind again
 )
 
 // Reasons lists every reason code in a stable order (README, reports).
@@ -32,6 +41,8 @@ var Reasons = []Reason{
 	ReasonWrongCode, ReasonTooManyAttempts, ReasonInsufficientBalance, ReasonAccountSuspended,
 	ReasonServiceBusy, ReasonAlreadyPaid, ReasonNoPendingOrder, ReasonUnknownSubscriber,
 	ReasonChargeFailed,
+	ReasonNoCard, ReasonPasswordRequired, ReasonWrongPassword, ReasonWalletLocked, ReasonBadPassword,
+	ReasonCardDeclined, ReasonCardClosed,
 }
 
 // Valid reports whether r is one of Reasons.

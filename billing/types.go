@@ -136,6 +136,12 @@ type InboundMO struct {
 	Body        string
 	ReceivedAt  time.Time
 	Attempts    int // claims so far, this one included
+	// Sealed is the original text of an MO that carried a wallet password,
+	// encrypted with wallet.Sealer (Body then holds wallet.RedactMO's
+	// output). The store keeps it in mo_inbox.sealed until the MO is
+	// processed, when the engine clears it in the same transaction. Never
+	// log it.
+	Sealed []byte
 }
 
 // OutboxKind says why an MT was written.

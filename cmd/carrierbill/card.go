@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -181,3 +183,64 @@ func (noBank) Debit(context.Context, string, string, billing.Money) error  { ret
 func (noBank) Refund(context.Context, string, string, billing.Money) error { return errNoBank }
 func (noBank) Status(context.Context, string) (bank.DebitStatus, error)    { return "", errNoBank }
 func (noBank) Balance(context.Context, string) (billing.Money, error)      { return 0, errNoBank }
+
+// cardWiring is what the gateway needs for bank-card payments.
+type cardWiring struct {
+	charger billing.Charger
+	bank    bank.Adapter
+	hasher  *wallet.Hasher
+	sealer  *wallet.Sealer
+	cards   *billing.Cards
+}
+
+// openCards wires bank-card payments for the gateway: the card key and
+// wallet pepper come from GatewayOptions (tests) or the environment
+// (CARRIERBILL_CARD_KEY, CARRIERBILL_WALLET_PEPPER); without them, or
+// without PostgreSQL, card payments are off (said in a log line). The bank
+// is GatewayOptions.Bank or, when none is configured, the simulated bank.
+func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOptions) (cardWiring, error) {
+	key, pepper := o.CardKey, o.WalletPepper
+	if key == nil {
+		key = []byte(os.Getenv(envCardKey))
+	}
+	if pepper == nil {
+		pepper = []byte(os.Getenv(envWalletPepper))
+	}
+	if len(key) == 0 && len(pepper) == 0 {
+		log.Info("bank-card payments off: set " + envCardKey + " and " + envWalletPepper + " to take them")
+		return cardWiring{}, nil
+	}
+	if g.pool == nil {
+		log.Warn("bank-card payments need PostgreSQL (DATABASE_URL); they are off with the embedded store")
+		return cardWiring{}, nil
+	}
+	secrets, err := wallet.NewSecrets(key)
+	if err != nil {
+		return cardWiring{}, fmt.Errorf("%s: %w", envCardKey, err)
+	}
+	hasher, err := wallet.NewHasher(pepper, wallet.DefaultParams)
+	if err != nil {
+		return cardWiring{}, fmt.Errorf("%s: %w", envWalletPepper, err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("carrierbill/mo-seal/v1"))
+	sealer, err := wallet.NewSealer(m.Sum(nil))
+	if err != nil {
+		return cardWiring{}, err
+	}
+	a := o.Bank
+	if a == nil {
+		a = banksim.New(g.Clock)
+		log.Warn("no bank configured: card payments go to the built-in simulated bank (no real money moves)")
+	}
+	store := postgres.NewCardStore(g.pool)
+	cards, err := billing.NewCards(billing.CardOptions{
+		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Clock: g.Clock,
+		Logger: log.With("component", "cards"), ServiceAddr: serviceCode,
+	})
+	if err != nil {
+		return cardWiring{}, err
+	}
+	log.Info("bank-card payments on")
+	return cardWiring{charger: store.Charger(a), bank: a, hasher: hasher, sealer: sealer, cards: cards}, nil
+}

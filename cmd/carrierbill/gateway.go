@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	billingredis "github.com/carrierbill/carrierbill/billing/redis"
@@ -47,6 +48,10 @@ type Gateway struct {
 	Simulator *smsc.Server
 	// DownloadAddr is the merchant download server's address, "" when off.
 	DownloadAddr string
+	// Cards is the operator side of bank cards and Bank the bank adapter;
+	// both nil when card payments are off.
+	Cards *billing.Cards
+	Bank  bank.Adapter
 	// Settlement runs the statements and bills on the open store (the
 	// scheduler drives it nightly; the demo calls Generate by hand).
 	Settlement *settlement.Runner
@@ -74,6 +79,12 @@ type GatewayOptions struct {
 	// CoreOnly opens the store, the limiter and the engine and nothing that
 	// listens or dials (operator commands such as refund).
 	CoreOnly bool
+	// Bank is the bank adapter of card payments (tests pass a simulated
+	// bank); nil: the built-in simulated bank.
+	Bank bank.Adapter
+	// CardKey and WalletPepper replace $CARRIERBILL_CARD_KEY and
+	// $CARRIERBILL_WALLET_PEPPER (tests).
+	CardKey, WalletPepper []byte
 }
 
 // NewLogger builds the gateway's logger: slog with every line passed through
@@ -220,8 +231,14 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		log.Info("frequency rules: in-process Redis (set REDIS_URL for a shared Redis)")
 	}
 
+	cw, err := openCards(g, c.ServiceCode, log, o)
+	if err != nil {
+		return nil, err
+	}
+	g.Cards, g.Bank = cw.cards, cw.bank
 	g.Engine, err = billing.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
+		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher, Sealer: cw.sealer,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,158 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/carrierbill/carrierbill/bank"
+	"github.com/carrierbill/carrierbill/billing"
+)
+
+// Bank-card payments on the engine's transaction: *tx implements
+// billing.CardPayTx and *Store billing.SealedMOStore (migrations 0020 and
+// 0021). A sealed MO box is ciphertext; nothing here ever holds a wallet
+// password or a PAN in clear.
+
+var (
+	_ billing.CardPayTx     = (*tx)(nil)
+	_ billing.SealedMOStore = (*Store)(nil)
+)
+
+const (
+	sqlInsertSealedMO = `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
+		VALUES ($1::text, $2::text, $3::text, $4::text, $5::timestamptz, $6::bytea) RETURNING id`
+	sqlSealedMO      = `SELECT sealed FROM mo_inbox WHERE id = $1::bigint AND processed_at IS NULL`
+	sqlClearSealedMO = `UPDATE mo_inbox SET sealed = NULL WHERE id = $1::bigint`
+	sqlSetOrderCard  = `UPDATE orders SET card_id = $2::bigint WHERE id = $1::bigint`
+	sqlOrderCard     = `SELECT c.id, c.msisdn, c.bank_token, c.fingerprint, c.last4, c.masked, c.status, c.is_default, c.bound_at, c.ended_at
+		FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = $1::bigint FOR UPDATE OF c`
+)
+
+// InsertSealedMO implements billing.SealedMOStore.
+func (s *Store) InsertSealedMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, sqlInsertSealedMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt, mo.Sealed).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("inserting MO: %w", mapErr(err))
+	}
+	return id, nil
+}
+
+// SealedMO implements billing.SealedMOStore.
+func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
+	var box []byte
+	err := s.pool.QueryRow(ctx, sqlSealedMO, id).Scan(&box)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading sealed MO %d: %w", id, mapErr(err))
+	}
+	return box, nil
+}
+
+func (t *tx) cards() *cardTx { return &cardTx{tx: t.tx} }
+
+// ActiveCards implements billing.CardPayTx.
+func (t *tx) ActiveCards(ctx context.Context, msisdn string) ([]billing.Card, error) {
+	return t.cards().ActiveCards(ctx, msisdn)
+}
+
+// Wallet implements billing.CardPayTx.
+func (t *tx) Wallet(ctx context.Context, msisdn string) (billing.Wallet, error) {
+	return t.cards().Wallet(ctx, msisdn)
+}
+
+// SaveWallet implements billing.CardPayTx.
+func (t *tx) SaveWallet(ctx context.Context, w billing.Wallet) error {
+	return t.cards().SaveWallet(ctx, w)
+}
+
+// UpdateCard implements billing.CardPayTx.
+func (t *tx) UpdateCard(ctx context.Context, c billing.Card) error {
+	return t.cards().UpdateCard(ctx, c)
+}
+
+// SetOrderCard implements billing.CardPayTx.
+func (t *tx) SetOrderCard(ctx context.Context, orderID, cardID int64) error {
+	tag, err := t.tx.Exec(ctx, sqlSetOrderCard, orderID, cardID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return billing.ErrNotFound
+	}
+	return nil
+}
+
+// OrderCard implements billing.CardPayTx.
+func (t *tx) OrderCard(ctx context.Context, orderID int64) (billing.Card, error) {
+	rows, err := t.tx.Query(ctx, sqlOrderCard, orderID)
+	if err != nil {
+		return billing.Card{}, mapErr(err)
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCard)
+	return c, mapCardErr(err)
+}
+
+// ClearSealedMO implements billing.CardPayTx.
+func (t *tx) ClearSealedMO(ctx context.Context, id int64) error {
+	_, err := t.tx.Exec(ctx, sqlClearSealedMO, id)
+	return mapErr(err)
+}
+
+// Charger returns the card charger on this store: bank.Charger (two-phase
+// debit keyed by the charge, Status for the recovery sweep) with the card
+// found by TokenForCharge, refunds sent to the card the charge paid with
+// (billing.RefundCharger), and the bank's refusals mapped to card reasons:
+// closed or replaced → card_closed (the engine ends the binding and tells
+// the subscriber to bind again), a plain decline → card_declined.
+func (s *CardStore) Charger(a bank.Adapter) billing.Charger {
+	return &cardCharger{Charger: bank.NewCharger(a, s.TokenForCharge), bank: a, token: s.TokenForCharge}
+}
+
+type cardCharger struct {
+	*bank.Charger
+	bank  bank.Adapter
+	token bank.TokenResolver
+}
+
+var _ billing.RefundCharger = (*cardCharger)(nil)
+
+// Debit implements billing.Charger.
+func (c *cardCharger) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
+	tok, err := c.token(ctx, key, msisdn)
+	if err != nil {
+		return fmt.Errorf("finding the card of charge %s: %w", key, err)
+	}
+	err = c.bank.Debit(ctx, key, tok, amount)
+	switch {
+	case err == nil:
+		return nil
+	case bank.MustRebind(err):
+		return &billing.Declined{Reason: billing.ReasonCardClosed}
+	case errors.Is(err, bank.ErrDeclined):
+		return &billing.Declined{Reason: billing.ReasonCardDeclined}
+	case bank.Definite(err):
+		return &billing.Declined{Reason: bank.DeclineReason(err)}
+	}
+	return fmt.Errorf("debiting card for %s: %w", key, err)
+}
+
+// RefundCharge implements billing.RefundCharger.
+func (c *cardCharger) RefundCharge(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
+	tok, err := c.token(ctx, chargeKey, msisdn)
+	if err != nil {
+		return fmt.Errorf("finding the card of charge %s: %w", chargeKey, err)
+	}
+	if err := c.bank.Refund(ctx, refundKey, tok, amount); err != nil {
+		if bank.Definite(err) {
+			return &billing.Declined{Reason: billing.ReasonCardDeclined}
+		}
+		return fmt.Errorf("refunding card for %s: %w", refundKey, err)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+-- carrierbill schema on SQLite: the translation of
+-- billing/postgres/migrations/0021_mo_sealed.sql. The sealed original of an
+-- MO that carried a wallet password, cleared when the MO is processed.
+
+ALTER TABLE mo_inbox ADD COLUMN sealed BLOB;
