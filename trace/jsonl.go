@@ -13,12 +13,12 @@ import (
 
 // jsonLine is one line of the JSON lines format (FORMAT.md).
 type jsonLine struct {
-	At     *string  `json:"at"`
+	At     string   `json:"at"`
 	Kind   string   `json:"kind"`
-	From   *string  `json:"from"`
-	To     *string  `json:"to"`
+	From   string   `json:"from"`
+	To     string   `json:"to"`
 	Text   string   `json:"text"`
-	Coding *int     `json:"coding"`
+	Coding int      `json:"coding"`
 	UDH    string   `json:"udh"`
 	SAR    *jsonSAR `json:"sar"`
 }
@@ -97,28 +97,26 @@ func parseJSONLine(b []byte, pos Position) (Record, *ParseError) {
 	default:
 		return fail(ReasonBadField, "field \"kind\": want \"mo\" or \"mt\"")
 	}
-	if l.At == nil {
+	if l.At == "" {
 		return fail(ReasonBadTimestamp, "field \"at\" missing")
 	}
-	at, err := time.Parse(time.RFC3339Nano, *l.At)
+	at, err := time.Parse(time.RFC3339Nano, l.At)
 	if err != nil {
 		return fail(ReasonBadTimestamp, "field \"at\": want RFC 3339 with an offset, like 2026-11-21T10:00:00+08:00")
 	}
 	r.At = at
-	if l.From == nil || normalizeAddr(*l.From) == "" {
+	r.From, r.To = normalizeAddr(l.From), normalizeAddr(l.To)
+	if r.From == "" {
 		return fail(ReasonBadField, "field \"from\" missing or empty")
 	}
-	if l.To == nil || normalizeAddr(*l.To) == "" {
+	if r.To == "" {
 		return fail(ReasonBadField, "field \"to\" missing or empty")
 	}
-	r.From, r.To = normalizeAddr(*l.From), normalizeAddr(*l.To)
 	r.Text = l.Text
-	if l.Coding != nil {
-		if *l.Coding < 0 || *l.Coding > 255 {
-			return fail(ReasonBadField, "field \"coding\": want 0..255")
-		}
-		r.Coding = byte(*l.Coding)
+	if l.Coding < 0 || l.Coding > 255 {
+		return fail(ReasonBadField, "field \"coding\": want 0..255")
 	}
+	r.Coding = byte(l.Coding)
 	if l.UDH != "" {
 		udh, err := hex.DecodeString(l.UDH)
 		if err != nil {

@@ -357,3 +357,12 @@ func TestPart(t *testing.T) {
 		}
 	}
 }
+
+func TestLineEndings(t *testing.T) {
+	t.Parallel()
+	data := "{\"at\":\"2026-11-21T10:00:00+08:00\",\"from\":\"1\",\"to\":\"2\",\"text\":\"a\"}\r\n\r\n{\"at\":\"2026-11-21T10:00:01+08:00\",\"from\":\"1\",\"to\":\"2\",\"text\":\"b\"}"
+	recs, errs, st := readAll(t, []byte(data), "crlf.jsonl", Auto, Options{})
+	if len(errs) != 0 || !reflect.DeepEqual(texts(recs, MO), []string{"a", "b"}) || recs[1].Pos.Line != 3 || st.Ignored["blank_line"] != 1 {
+		t.Fatalf("records %v errors %v stats %+v", recs, errs, st)
+	}
+}
