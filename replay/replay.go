@@ -232,7 +232,7 @@ type player struct {
 	w       *bufio.Writer
 	enc     *json.Encoder
 	sum     Summary
-	reasm   *smpp.Reassembler
+	join    *joiner
 	started bool
 	expiry  expiryHeap
 	tracked map[int64]bool     // orders in expiry
@@ -246,7 +246,7 @@ func newPlayer(env *env, out io.Writer, o Options) *player {
 	enc.SetEscapeHTML(false)
 	return &player{
 		env: env, o: o, w: w, enc: enc,
-		reasm:   smpp.NewReassembler(PartTimeout, 0),
+		join:    newJoiner(env.log),
 		tracked: map[int64]bool{}, closed: map[int64]bool{}, latest: map[string][]int64{},
 		sum: Summary{ByMerchant: map[string]MerchantTotal{}, Rejections: map[billing.Reason]int{}},
 	}
@@ -273,7 +273,7 @@ func (p *player) run(ctx context.Context, r trace.Reader) error {
 		if err := p.advance(ctx, rec.At); err != nil {
 			return err
 		}
-		text, ok := p.reassemble(rec)
+		text, ok := p.join.join(rec, p.env.clock.Now())
 		if !ok {
 			continue
 		}
@@ -281,7 +281,8 @@ func (p *player) run(ctx context.Context, r trace.Reader) error {
 			return fmt.Errorf("%s: %w", rec.Pos, err)
 		}
 	}
-	p.sum.Incomplete += p.reasm.Pending()
+	p.sum.Parts = p.join.parts
+	p.sum.Incomplete = p.join.incomplete + p.join.reasm.Pending()
 	return nil
 }
 
@@ -331,18 +332,34 @@ func (p *player) advance(ctx context.Context, t time.Time) error {
 	if t.After(clk.Now()) {
 		clk.Set(t)
 	}
-	p.sum.Incomplete += p.reasm.Expire(clk.Now())
 	return nil
 }
 
-// reassemble returns the text of a complete message: rec's own, or the
-// joined parts when rec completes a multipart message.
-func (p *player) reassemble(rec trace.Record) (string, bool) {
+// joiner puts multipart MOs back together through smpp.Reassembler, as the
+// SMPP session does on a live link.
+type joiner struct {
+	reasm      *smpp.Reassembler
+	log        *slog.Logger
+	parts      int
+	incomplete int
+}
+
+func newJoiner(log *slog.Logger) *joiner {
+	return &joiner{reasm: smpp.NewReassembler(PartTimeout, 0), log: log}
+}
+
+// join returns the text of a complete message: rec's own, or the joined
+// parts when rec completes a multipart message; ok is false while parts are
+// missing. Parts from captures carry their raw user data and are decoded
+// after joining; parts from text traces carry decoded text and are joined
+// as text.
+func (j *joiner) join(rec trace.Record, now time.Time) (string, bool) {
+	j.incomplete += j.reasm.Expire(now)
 	part, ok := rec.Part()
 	if !ok || part.Total <= 1 {
 		return rec.Text, true
 	}
-	p.sum.Parts++
+	j.parts++
 	raw := rec.Payload != nil
 	data := []byte(rec.Text)
 	if raw {
@@ -350,24 +367,24 @@ func (p *player) reassemble(rec trace.Record) (string, bool) {
 		if rec.UDH != nil {
 			_, ud, err := smpp.ParseUDH(rec.Payload)
 			if err != nil {
-				p.env.log.Warn("replay: part with a bad UDH skipped", "pos", rec.Pos.String(), "err", err)
+				j.log.Warn("replay: part with a bad UDH skipped", "pos", rec.Pos.String(), "err", err)
 				return "", false
 			}
 			data = ud
 		}
 	}
 	k := smpp.PartKey{Bind: "replay", From: rec.From, To: rec.To, Ref: part.Ref, Total: int(part.Total)}
-	msg, coding, done := p.reasm.Add(k, smpp.Concat{Ref: part.Ref, Total: int(part.Total), Seq: int(part.Seq)}, rec.Coding, data, p.env.clock.Now())
+	msg, coding, done := j.reasm.Add(k, smpp.Concat{Ref: part.Ref, Total: int(part.Total), Seq: int(part.Seq)}, rec.Coding, data, now)
 	if !done {
 		return "", false
 	}
-	p.reasm.Forget(k)
+	j.reasm.Forget(k)
 	if !raw {
 		return string(msg), true
 	}
 	text, err := smpp.DecodeText(coding, msg)
 	if err != nil {
-		p.env.log.Warn("replay: MO text decoded with errors", "pos", rec.Pos.String(), "coding", coding, "err", err)
+		j.log.Warn("replay: MO text decoded with errors", "pos", rec.Pos.String(), "coding", coding, "err", err)
 	}
 	return text, true
 }
