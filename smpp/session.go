@@ -139,7 +139,10 @@ func (c *conn) bind() error {
 		}
 		c.l.stats.count(true, resp.ID, resp.Status)
 		switch {
-		case resp.Seq == fr.Seq && (resp.ID == want || resp.ID == pdu.GenericNACKID):
+		// Only one request is outstanding on a fresh connection, so a bind
+		// response with another sequence number (go-smpp's smpptest sends
+		// one) is still ours.
+		case resp.ID == want || resp.ID == pdu.GenericNACKID && resp.Seq == fr.Seq:
 			if resp.Status != StatusOK {
 				return &StatusError{Command: "bind", Status: resp.Status}
 			}

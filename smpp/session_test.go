@@ -28,10 +28,9 @@ type memConsumer struct {
 	mos    []smpp.MO
 	dlrs   []smpp.DeliveryReceipt
 	failMO int
-	ch     chan struct{}
 }
 
-func newConsumer() *memConsumer { return &memConsumer{ch: make(chan struct{}, 10000)} }
+func newConsumer() *memConsumer { return &memConsumer{} }
 
 func (c *memConsumer) ConsumeMO(_ context.Context, mo smpp.MO) error {
 	c.mu.Lock()
@@ -41,7 +40,6 @@ func (c *memConsumer) ConsumeMO(_ context.Context, mo smpp.MO) error {
 		return errors.New("database down")
 	}
 	c.mos = append(c.mos, mo)
-	c.ch <- struct{}{}
 	return nil
 }
 
@@ -49,7 +47,6 @@ func (c *memConsumer) ConsumeReceipt(_ context.Context, r smpp.DeliveryReceipt) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dlrs = append(c.dlrs, r)
-	c.ch <- struct{}{}
 	return nil
 }
 
@@ -454,12 +451,12 @@ func TestTransmitterPlusReceiver(t *testing.T) {
 // unknown TLV.
 func dataSM(seq uint32, text string) []byte {
 	var b bytes.Buffer
-	b.WriteString("\x00")                    // service_type
-	b.Write([]byte{1, 1})                    // source ton/npi
-	b.WriteString("13800000007\x00")         // source_addr
-	b.Write([]byte{0, 0})                    // dest ton/npi
-	b.WriteString("1065\x00")                // destination_addr
-	b.Write([]byte{0, 0, 0})                 // esm_class, registered_delivery, data_coding
+	b.WriteString("\x00")            // service_type
+	b.Write([]byte{1, 1})            // source ton/npi
+	b.WriteString("13800000007\x00") // source_addr
+	b.Write([]byte{0, 0})            // dest ton/npi
+	b.WriteString("1065\x00")        // destination_addr
+	b.Write([]byte{0, 0, 0})         // esm_class, registered_delivery, data_coding
 	b.Write([]byte{0x04, 0x24, 0, byte(len(text))})
 	b.WriteString(text)
 	b.Write([]byte{0x14, 0x01, 0, 2, 9, 9}) // unknown TLV

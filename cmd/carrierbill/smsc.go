@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/smpp/smsc"
+)
+
+func init() {
+	register(command{
+		name:    "smsc",
+		summary: "run the SMSC simulator (for demos, tests and load)",
+		run:     runSMSC,
+	})
+}
+
+func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("smsc", stderr)
+	listen := fs.String("listen", "127.0.0.1:2775", "SMPP listen address")
+	systemID := fs.String("system-id", "carrierbill", "accepted system_id (empty accepts any)")
+	password := fs.String("password", "secret", "accepted password")
+	httpAddr := fs.String("http", "", "HTTP control address (POST /mo, POST /receipt, GET /mts); empty disables")
+	moFile := fs.String("mo-file", "", "JSON-lines file of MOs to inject once a client is bound")
+	receipts := fs.Bool("receipts", true, "send a DELIVRD receipt for MTs that ask for one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	log := slog.New(redact.NewHandler(slog.NewTextHandler(stderr, nil)))
+	sim := smsc.New(smsc.Config{SystemID: *systemID, Password: *password, Logger: log, AutoReceipt: *receipts})
+	if err := sim.Listen(*listen); err != nil {
+		return err
+	}
+	defer sim.Close()
+	fmt.Fprintf(stdout, "smsc: SMPP on %s (system_id %q)\n", sim.Addr(), *systemID)
+
+	errc := make(chan error, 2)
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return fmt.Errorf("listening for HTTP on %s: %w", *httpAddr, err)
+		}
+		hs := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		defer hs.Close()
+		go func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving HTTP: %w", err)
+			}
+		}()
+		fmt.Fprintf(stdout, "smsc: HTTP control on %s\n", ln.Addr())
+	}
+	if *moFile != "" {
+		f, err := os.Open(*moFile)
+		if err != nil {
+			return fmt.Errorf("opening the MO file: %w", err)
+		}
+		defer f.Close()
+		go func() {
+			n, err := sim.InjectFile(ctx, f)
+			if err != nil && ctx.Err() == nil {
+				errc <- err
+				return
+			}
+			fmt.Fprintf(stdout, "smsc: injected %d MOs from %s\n", n, *moFile)
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
