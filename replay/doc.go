@@ -9,7 +9,8 @@
 // so calendar days and months of the operator's time zone, code expiry and
 // the minimum interval behave as they did on the recorded day. Multipart MOs
 // go through smpp.Reassembler as on a live link. Each MO is handled
-// synchronously (Engine.HandleMO), the outbox is drained into a recorder
+// synchronously (Engine.Process, as a channel calling the engine directly),
+// the outbox is drained into a recorder
 // after it, and every event (mt, charge, reject, expire) is written as one
 // JSON line. The confirmation codes come from a generator seeded by
 // Options.Seed, so the same trace with the same options gives byte-identical

@@ -125,7 +125,7 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring the engine: %w", err)
 	}
-	e.dispatcher = &billing.Dispatcher{Store: e.store, Sender: e.rec, Clock: e.clock, Logger: e.log}
+	e.dispatcher = &billing.Dispatcher{Store: e.store, Sender: e.rec, Clock: e.clock, Logger: e.log, Batch: outboxBatch}
 	return e, nil
 }
 

@@ -302,6 +302,18 @@ func (p *player) advance(ctx context.Context, t time.Time) error {
 		for len(p.expiry) > 0 && p.expiry[0].expires.Equal(at) {
 			due = append(due, heap.Pop(&p.expiry).(pendingOrder))
 		}
+		open := false
+		for _, d := range due {
+			open = open || !p.closed[d.id]
+		}
+		if !open {
+			// Every order due now was paid or refused: nothing to sweep.
+			for _, d := range due {
+				delete(p.tracked, d.id)
+				delete(p.closed, d.id)
+			}
+			continue
+		}
 		if at.After(clk.Now()) {
 			clk.Set(at)
 		}
@@ -401,16 +413,17 @@ func (p *player) handle(ctx context.Context, rec trace.Record, text string) erro
 			text = strings.ReplaceAll(text, CodePlaceholder, code)
 		}
 	}
-	res, err := p.env.engine.HandleMO(ctx, billing.InboundMO{
-		Bind: "replay", MSISDN: phone, ServiceAddr: rec.To, Body: text, ReceivedAt: p.env.clock.Now(),
+	// Replay is a channel that calls the engine directly (an MO with ID 0):
+	// the same decisions as for a stored MO, without the inbox round trip
+	// the SMPP path needs to acknowledge durably.
+	res, err := p.env.engine.Process(ctx, billing.InboundMO{
+		Bind: "replay", MSISDN: phone, ServiceAddr: rec.To, Body: text, ReceivedAt: p.env.clock.Now(), Attempts: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("handling the MO: %w", err)
 	}
-	for _, r := range res {
-		if err := p.result(ctx, phone, r); err != nil {
-			return err
-		}
+	if err := p.result(ctx, phone, res); err != nil {
+		return err
 	}
 	return p.flushMTs(ctx)
 }
@@ -502,6 +515,9 @@ func (p *player) pendingCode(ctx context.Context, phone string) (string, error) 
 	return fallback, nil
 }
 
+// outboxBatch is how many MTs one dispatcher claim takes.
+const outboxBatch = 64
+
 // flushMTs sends every due MT of the outbox to the recorder and emits them.
 func (p *player) flushMTs(ctx context.Context) error {
 	for {
@@ -509,8 +525,8 @@ func (p *player) flushMTs(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("draining the outbox: %w", err)
 		}
-		if n == 0 {
-			break
+		if n < outboxBatch {
+			break // the claim took every due MT
 		}
 	}
 	for _, m := range p.env.rec.take() {

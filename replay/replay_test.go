@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testConfig is the engine configuration of the golden traces: the defaults
 // and two merchants.
-func testConfig(t *testing.T) billing.Config {
+func testConfig(t testing.TB) billing.Config {
 	t.Helper()
 	c := billing.DefaultConfig()
 	m := billing.DefaultMerchant("8001", "星辰游戏")
