@@ -108,6 +108,14 @@ type CardTx interface {
 // OutboxCard is the outbox kind of card-binding MTs.
 const OutboxCard OutboxKind = "card"
 
+// OutboxSecret is the kind of an MT that carries a secret (the initial
+// wallet password). Once sent, the engine's sweep scrubs its digits
+// (SecretScrubber) and its kind becomes OutboxSecretSent.
+const (
+	OutboxSecret     OutboxKind = "secret"
+	OutboxSecretSent OutboxKind = "secret_sent"
+)
+
 // CardTexts are the MT templates of card binding. Placeholders: {masked},
 // {last4}, {password}.
 type CardTexts struct {
@@ -173,8 +181,12 @@ func cardText(t string, kv ...string) string {
 }
 
 func (c *Cards) enqueue(ctx context.Context, tx CardTx, msisdn, body string) error {
+	return c.enqueueKind(ctx, tx, msisdn, body, OutboxCard)
+}
+
+func (c *Cards) enqueueKind(ctx context.Context, tx CardTx, msisdn, body string, kind OutboxKind) error {
 	now := c.o.Clock.Now()
-	if _, err := tx.Enqueue(ctx, OutboxMsg{MSISDN: msisdn, ServiceAddr: c.o.ServiceAddr, Body: body, Kind: OutboxCard, CreatedAt: now, NextAt: now}); err != nil {
+	if _, err := tx.Enqueue(ctx, OutboxMsg{MSISDN: msisdn, ServiceAddr: c.o.ServiceAddr, Body: body, Kind: kind, CreatedAt: now, NextAt: now}); err != nil {
 		return fmt.Errorf("writing the card MT: %w", err)
 	}
 	return nil
@@ -271,7 +283,7 @@ func (c *Cards) Bind(ctx context.Context, msisdn, pan, holderName, idNumber stri
 		if err := tx.SaveWallet(ctx, Wallet{MSISDN: msisdn, PasswordHash: hash, UpdatedAt: now}); err != nil {
 			return fmt.Errorf("creating the wallet: %w", err)
 		}
-		return c.enqueue(ctx, tx, msisdn, cardText(c.t.BoundWithPassword, "masked", card.Masked, "last4", card.Last4, "password", pw))
+		return c.enqueueKind(ctx, tx, msisdn, cardText(c.t.BoundWithPassword, "masked", card.Masked, "last4", card.Last4, "password", pw), OutboxSecret)
 	})
 	if err != nil {
 		return Card{}, fmt.Errorf("binding card %s to %s: %w", masked, redact.Phone(msisdn), err)

@@ -67,6 +67,14 @@ type RefundCharger interface {
 	RefundCharge(ctx context.Context, refundKey, chargeKey, msisdn string, amount Money) error
 }
 
+// SecretScrubber is implemented by stores that can scrub sent MTs of kind
+// OutboxSecret: their digits become '*' and their kind OutboxSecretSent.
+// The engine's sweep calls it, so an initial wallet password stays in the
+// outbox only until the SMSC has it.
+type SecretScrubber interface {
+	ScrubSentSecrets(ctx context.Context) (int, error)
+}
+
 // CardBalancer asks the bank for the balance of a card by its token
 // (bank.Adapter has this method).
 type CardBalancer interface {

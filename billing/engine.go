@@ -258,6 +258,11 @@ func (e *Engine) Run(ctx context.Context, sweepEvery time.Duration) error {
 			if _, err := e.Recover(ctx); err != nil && ctx.Err() == nil {
 				e.log.Error("recovery sweep failed", "err", err)
 			}
+			if ss, ok := e.store.(SecretScrubber); ok {
+				if _, err := ss.ScrubSentSecrets(ctx); err != nil && ctx.Err() == nil {
+					e.log.Error("scrubbing sent secret MTs failed", "err", err)
+				}
+			}
 		}
 	}()
 	poll := time.NewTimer(0)

@@ -17,8 +17,9 @@ import (
 // password or a PAN in clear.
 
 var (
-	_ billing.CardPayTx     = (*tx)(nil)
-	_ billing.SealedMOStore = (*Store)(nil)
+	_ billing.CardPayTx      = (*tx)(nil)
+	_ billing.SealedMOStore  = (*Store)(nil)
+	_ billing.SecretScrubber = (*Store)(nil)
 )
 
 const (
@@ -30,6 +31,16 @@ const (
 	sqlOrderCard     = `SELECT c.id, c.msisdn, c.bank_token, c.fingerprint, c.last4, c.masked, c.status, c.is_default, c.bound_at, c.ended_at
 		FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = $1::bigint FOR UPDATE OF c`
 )
+
+// ScrubSentSecrets implements billing.SecretScrubber.
+func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET body = regexp_replace(body, '[0-9]', '*', 'g'), kind = $2::text
+		WHERE kind = $1::text AND sent_at IS NOT NULL`, string(billing.OutboxSecret), string(billing.OutboxSecretSent))
+	if err != nil {
+		return 0, fmt.Errorf("scrubbing sent secret MTs: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
 
 // InsertSealedMO implements billing.SealedMOStore.
 func (s *Store) InsertSealedMO(ctx context.Context, mo billing.InboundMO) (int64, error) {

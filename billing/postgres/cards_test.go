@@ -83,7 +83,7 @@ func newCardEnv(t *testing.T) *cardEnv {
 
 func (e *cardEnv) outbox(t *testing.T, msisdn string) []string {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT body FROM outbox WHERE msisdn = $1 AND kind = 'card' ORDER BY id`, msisdn)
+	rows, err := e.pool.Query(context.Background(), `SELECT body FROM outbox WHERE msisdn = $1 AND kind IN ('card', 'secret') ORDER BY id`, msisdn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,3 +5,7 @@
 -- The password is never stored in clear.
 
 ALTER TABLE mo_inbox ADD COLUMN sealed bytea;
+
+-- MTs that carry a secret (the initial wallet password, kind 'secret') are
+-- scrubbed once sent; this finds the few waiting without scanning the outbox.
+CREATE INDEX outbox_secret ON outbox (id) WHERE kind = 'secret';
