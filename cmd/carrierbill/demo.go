@@ -155,6 +155,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	b := fmt.Sprintf("138%08d", 2*run+2)
 	d.from, d.to = a, cfg.ServiceCode+"8001"
 	if err := d.script(ctx, a, b); err != nil {
+		if ctx.Err() != nil { // Ctrl-C during the script
+			fmt.Fprintln(stdout)
+			return nil
+		}
 		return err
 	}
 	if err := d.statements(ctx, cfg); err != nil {
@@ -345,7 +349,7 @@ func (d *demo) statements(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-const demoHelp = `Type an MO as the subscriber and press Enter:
+const demoHelpText = `Type an MO as the subscriber and press Enter:
   8001 VIP              text VIP to merchant 8001 (the service code + 8001)
   123456                text the rest to the last address (a code, CX, an amount like 10)
   to 106580088002 ZJ    text ZJ to any address
@@ -356,7 +360,7 @@ const demoHelp = `Type an MO as the subscriber and press Enter:
 // interact reads MOs from in until EOF, quit or ctx ends.
 func (d *demo) interact(ctx context.Context, in io.Reader) error {
 	d.step("现在轮到你 (your turn)")
-	fmt.Fprintln(d.out, demoHelp)
+	fmt.Fprintln(d.out, demoHelpText)
 	fmt.Fprintf(d.out, "The catalog:\n%s", d.catalog)
 
 	lines := make(chan string)
@@ -402,38 +406,75 @@ func (d *demo) interact(ctx context.Context, in io.Reader) error {
 
 var demoDigits = regexp.MustCompile(`^[0-9]{5,20}$`)
 
-// command runs one line typed at the prompt.
-func (d *demo) command(ctx context.Context, line string) (quit bool, err error) {
+// demoAction is what a line typed at the demo's prompt asks for.
+type demoAction int
+
+const (
+	demoNothing demoAction = iota
+	demoHelp
+	demoQuit
+	demoFrom // switch to phone Arg
+	demoSend // send Text to Addr ("" the last address)
+	demoBad  // Text says what is wrong
+)
+
+type demoLine struct {
+	Action     demoAction
+	Arg        string // demoFrom: the phone
+	Addr, Text string // demoSend
+}
+
+// parseDemoLine reads one line typed at the prompt. merchant tells whether
+// a word is a merchant code; service is the service code.
+func parseDemoLine(line, service string, merchant func(string) bool) demoLine {
 	line = strings.TrimSpace(line)
 	first, rest, _ := strings.Cut(line, " ")
 	rest = strings.TrimSpace(rest)
 	switch strings.ToLower(first) {
 	case "":
-		return false, nil
+		return demoLine{Action: demoNothing}
 	case "help", "?":
-		fmt.Fprintln(d.out, demoHelp)
-		return false, nil
+		return demoLine{Action: demoHelp}
 	case "quit", "exit":
-		return true, nil
+		return demoLine{Action: demoQuit}
 	case "from":
 		if !demoDigits.MatchString(rest) {
-			return false, fmt.Errorf("from wants a phone number of 5 to 20 digits, e.g. from 13900000009")
+			return demoLine{Action: demoBad, Text: "from wants a phone number of 5 to 20 digits, e.g. from 13900000009"}
 		}
-		d.from = rest
-		return false, nil
+		return demoLine{Action: demoFrom, Arg: rest}
 	case "to":
 		addr, text, _ := strings.Cut(rest, " ")
-		if !demoDigits.MatchString(addr) || strings.TrimSpace(text) == "" {
-			return false, fmt.Errorf("to wants an address and a text, e.g. to 106580088002 ZJ")
+		text = strings.TrimSpace(text)
+		if !demoDigits.MatchString(addr) || text == "" {
+			return demoLine{Action: demoBad, Text: "to wants an address and a text, e.g. to 106580088002 ZJ"}
 		}
-		d.to = addr
-		return false, d.send(ctx, strings.TrimSpace(text))
+		return demoLine{Action: demoSend, Addr: addr, Text: text}
 	}
-	if _, ok := d.merchants[first]; ok && rest != "" {
-		d.to = d.service + first
-		return false, d.send(ctx, rest)
+	if rest != "" && merchant(first) {
+		return demoLine{Action: demoSend, Addr: service + first, Text: rest}
 	}
-	return false, d.send(ctx, line)
+	return demoLine{Action: demoSend, Text: line}
+}
+
+// command runs one line typed at the prompt.
+func (d *demo) command(ctx context.Context, line string) (quit bool, err error) {
+	l := parseDemoLine(line, d.service, func(code string) bool { _, ok := d.merchants[code]; return ok })
+	switch l.Action {
+	case demoHelp:
+		fmt.Fprintln(d.out, demoHelpText)
+	case demoQuit:
+		return true, nil
+	case demoFrom:
+		d.from = l.Arg
+	case demoBad:
+		return false, errors.New(l.Text)
+	case demoSend:
+		if l.Addr != "" {
+			d.to = l.Addr
+		}
+		return false, d.send(ctx, l.Text)
+	}
+	return false, nil
 }
 
 func (d *demo) send(ctx context.Context, text string) error {

@@ -175,3 +175,59 @@ func TestDemoRerunSameDataDir(t *testing.T) {
 		}
 	}
 }
+
+var demoLineCases = []struct {
+	line string
+	want demoLine
+}{
+	{"", demoLine{Action: demoNothing}},
+	{"   ", demoLine{Action: demoNothing}},
+	{"help", demoLine{Action: demoHelp}},
+	{"?", demoLine{Action: demoHelp}},
+	{"QUIT", demoLine{Action: demoQuit}},
+	{"exit", demoLine{Action: demoQuit}},
+	{"from 13900000009", demoLine{Action: demoFrom, Arg: "13900000009"}},
+	{"from 12ab", demoLine{Action: demoBad, Text: "from wants a phone number of 5 to 20 digits, e.g. from 13900000009"}},
+	{"from", demoLine{Action: demoBad, Text: "from wants a phone number of 5 to 20 digits, e.g. from 13900000009"}},
+	{"to 106580088002 ZJ", demoLine{Action: demoSend, Addr: "106580088002", Text: "ZJ"}},
+	{"to 106580088002   10 元 ", demoLine{Action: demoSend, Addr: "106580088002", Text: "10 元"}},
+	{"to 106580088002", demoLine{Action: demoBad, Text: "to wants an address and a text, e.g. to 106580088002 ZJ"}},
+	{"to x ZJ", demoLine{Action: demoBad, Text: "to wants an address and a text, e.g. to 106580088002 ZJ"}},
+	{"8001 VIP", demoLine{Action: demoSend, Addr: "106580088001", Text: "VIP"}},
+	{"8002  ZJ", demoLine{Action: demoSend, Addr: "106580088002", Text: "ZJ"}},
+	{"8001", demoLine{Action: demoSend, Text: "8001"}},
+	{"9999 VIP", demoLine{Action: demoSend, Text: "9999 VIP"}},
+	{"123456", demoLine{Action: demoSend, Text: "123456"}},
+	{" CX ", demoLine{Action: demoSend, Text: "CX"}},
+	{"１０元", demoLine{Action: demoSend, Text: "１０元"}},
+}
+
+func demoMerchant(code string) bool { return code == "8001" || code == "8002" }
+
+func TestParseDemoLine(t *testing.T) {
+	t.Parallel()
+	for _, c := range demoLineCases {
+		if got := parseDemoLine(c.line, "10658008", demoMerchant); got != c.want {
+			t.Errorf("parseDemoLine(%q) = %+v, want %+v", c.line, got, c.want)
+		}
+	}
+}
+
+// FuzzParseDemoLine: whatever is typed at the prompt, the parser never
+// panics and never sends an empty text or to a non-numeric address.
+func FuzzParseDemoLine(f *testing.F) {
+	for _, c := range demoLineCases {
+		f.Add(c.line)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		l := parseDemoLine(line, "10658008", demoMerchant)
+		if l.Action == demoSend {
+			if strings.TrimSpace(l.Text) == "" {
+				t.Fatalf("%q: sends an empty text", line)
+			}
+			if l.Addr != "" && !demoDigits.MatchString(l.Addr) && !strings.HasPrefix(l.Addr, "10658008") {
+				t.Fatalf("%q: sends to %q", line, l.Addr)
+			}
+		}
+	})
+}
