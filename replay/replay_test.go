@@ -147,8 +147,18 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// cardReasons are the refusals of bank-card payments. Offline replay does
+// not wire card payments yet (no bank, no bound cards, no wallets in the
+// throwaway store): a card purchase replays as a phone-account purchase
+// would be refused, and these codes cannot occur.
+var cardReasons = map[billing.Reason]bool{
+	billing.ReasonNoCard: true, billing.ReasonPasswordRequired: true, billing.ReasonWrongPassword: true,
+	billing.ReasonWalletLocked: true, billing.ReasonBadPassword: true, billing.ReasonCardDeclined: true,
+	billing.ReasonCardClosed: true,
+}
+
 // TestEveryReason checks that the golden traces together cover every
-// rejection reason the engine emits.
+// rejection reason the engine emits for phone-account payments.
 func TestEveryReason(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range goldenCases() {
@@ -164,6 +174,9 @@ func TestEveryReason(t *testing.T) {
 		}
 	}
 	for _, r := range billing.Reasons {
+		if cardReasons[r] {
+			continue
+		}
 		if !seen[string(r)] {
 			t.Errorf("no golden trace rejects with %s", r)
 		}
