@@ -115,14 +115,22 @@ func (t *tx) ClearSealedMO(ctx context.Context, id int64) error {
 	return mapErr(err)
 }
 
-// Charger returns the card charger on this store: bank.Charger (two-phase
-// debit keyed by the charge, Status for the recovery sweep) with the card
-// found by TokenForCharge, refunds sent to the card the charge paid with
+// Charger returns the card charger on this store (NewCardCharger with
+// TokenForCharge).
+func (s *CardStore) Charger(a bank.Adapter) billing.Charger {
+	return NewCardCharger(a, s.TokenForCharge)
+}
+
+// NewCardCharger returns the engine's card charger: bank.Charger (debit
+// keyed by the charge, Status for the recovery sweep) with the card found
+// by resolve, refunds sent to the card the charge paid with
 // (billing.RefundCharger), and the bank's refusals mapped to card reasons:
 // closed or replaced → card_closed (the engine ends the binding and tells
-// the subscriber to bind again), a plain decline → card_declined.
-func (s *CardStore) Charger(a bank.Adapter) billing.Charger {
-	return &cardCharger{Charger: bank.NewCharger(a, s.TokenForCharge), bank: a, token: s.TokenForCharge}
+// the subscriber to bind again), a plain decline → card_declined. The
+// embedded store uses it too, with its own resolver.
+// It belongs in package bank; it lives here until bank's owner takes it.
+func NewCardCharger(a bank.Adapter, resolve bank.TokenResolver) billing.Charger {
+	return &cardCharger{Charger: bank.NewCharger(a, resolve), bank: a, token: resolve}
 }
 
 type cardCharger struct {

@@ -195,8 +195,8 @@ type cardWiring struct {
 
 // openCards wires bank-card payments for the gateway: the card key and
 // wallet pepper come from GatewayOptions (tests) or the environment
-// (CARRIERBILL_CARD_KEY, CARRIERBILL_WALLET_PEPPER); without them, or
-// without PostgreSQL, card payments are off (said in a log line). The bank
+// (CARRIERBILL_CARD_KEY, CARRIERBILL_WALLET_PEPPER); without them card
+// payments are off (said in a log line). Both stores take them. The bank
 // is GatewayOptions.Bank or, when none is configured, the simulated bank.
 func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOptions) (cardWiring, error) {
 	key, pepper := o.CardKey, o.WalletPepper
@@ -208,10 +208,6 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 	}
 	if len(key) == 0 && len(pepper) == 0 {
 		log.Info("bank-card payments off: set " + envCardKey + " and " + envWalletPepper + " to take them")
-		return cardWiring{}, nil
-	}
-	if g.pool == nil {
-		log.Warn("bank-card payments need PostgreSQL (DATABASE_URL); they are off with the embedded store")
 		return cardWiring{}, nil
 	}
 	secrets, err := wallet.NewSecrets(key)
@@ -233,7 +229,14 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 		a = banksim.New(g.Clock)
 		log.Warn("no bank configured: card payments go to the built-in simulated bank (no real money moves)")
 	}
-	store := postgres.NewCardStore(g.pool)
+	var store billing.CardStore
+	var resolve bank.TokenResolver
+	if g.pool != nil {
+		cs := postgres.NewCardStore(g.pool)
+		store, resolve = cs, cs.TokenForCharge
+	} else {
+		store, resolve = g.sqlite, g.sqlite.TokenForCharge
+	}
 	cards, err := billing.NewCards(billing.CardOptions{
 		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Clock: g.Clock,
 		Logger: log.With("component", "cards"), ServiceAddr: serviceCode,
@@ -242,5 +245,5 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 		return cardWiring{}, err
 	}
 	log.Info("bank-card payments on")
-	return cardWiring{charger: store.Charger(a), bank: a, hasher: hasher, sealer: sealer, cards: cards}, nil
+	return cardWiring{charger: postgres.NewCardCharger(a, resolve), bank: a, hasher: hasher, sealer: sealer, cards: cards}, nil
 }

@@ -58,11 +58,16 @@ type cardHarness struct {
 
 // bootCards starts a gateway with card payments on the simulated bank,
 // logging at debug level into a buffer the test can search.
-func bootCards(t *testing.T) *cardHarness {
+// With embedded, it runs on the embedded store and in-process Redis.
+func bootCards(t *testing.T, embedded bool) *cardHarness {
 	t.Helper()
-	_, prefix := dbtest.Redis(t)
+	dbURL, redisURL, prefix := "", "", ""
+	if !embedded {
+		_, prefix = dbtest.Redis(t)
+		dbURL, redisURL = dbtest.Postgres(t), dbtest.RedisURL()
+	}
 	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\nlog: {level: debug}\n%s",
-		dbtest.Postgres(t), dbtest.RedisURL(), prefix, testMerchants)
+		dbURL, redisURL, prefix, testMerchants)
 	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -110,7 +115,12 @@ func (h *cardHarness) bind(phone string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := postgres.NewCardStore(h.g.pool).SetOwner(ctx, secrets, phone, testOwner, testOwnerID); err != nil {
+	if h.g.pool != nil {
+		err = postgres.NewCardStore(h.g.pool).SetOwner(ctx, secrets, phone, testOwner, testOwnerID)
+	} else {
+		err = h.g.sqlite.SetOwner(ctx, secrets, phone, testOwner, testOwnerID)
+	}
+	if err != nil {
 		h.t.Fatal(err)
 	}
 	if _, err := h.g.Cards.Bind(ctx, phone, testPAN, testOwner, testOwnerID); err != nil {
@@ -167,7 +177,7 @@ func (h *cardHarness) findSecret(secret string) []string {
 
 func TestServeCardPaymentEndToEnd(t *testing.T) {
 	t.Parallel()
-	h := bootCards(t)
+	h := bootCards(t, false)
 	phone := h.newPhone()
 	password := h.bind(phone)
 
@@ -229,7 +239,7 @@ func TestServeCardPaymentEndToEnd(t *testing.T) {
 
 func TestServeCardClosedByBank(t *testing.T) {
 	t.Parallel()
-	h := bootCards(t)
+	h := bootCards(t, false)
 	phone := h.newPhone()
 	password := h.bind(phone)
 	if err := h.bank.CloseCard(h.token); err != nil {
@@ -252,5 +262,21 @@ func TestServeCardClosedByBank(t *testing.T) {
 	h.send(phone, "106580088001", "VIP K")
 	if mt := h.reply(phone, 4); !strings.Contains(mt, "绑定") {
 		t.Fatalf("purchase without a card answered %q", mt)
+	}
+}
+
+func TestServeCardPaymentEmbedded(t *testing.T) {
+	t.Parallel()
+	h := bootCards(t, true)
+	phone := h.newPhone()
+	password := h.bind(phone)
+	h.send(phone, "106580088001", "VIP K")
+	code := codeOf(t, h.reply(phone, 2))
+	h.send(phone, "106580088001", code+" "+password)
+	if receipt := h.reply(phone, 3); !strings.Contains(receipt, "15.00") || !strings.Contains(receipt, "支付成功") {
+		t.Fatalf("receipt %q", receipt)
+	}
+	if strings.Contains(h.logs.String(), password) || strings.Contains(h.logs.String(), testPAN) {
+		t.Fatal("a secret is in the logs")
 	}
 }
