@@ -56,8 +56,9 @@ func TestReplayLive(t *testing.T) {
 	if len(texts) != 3 {
 		t.Fatalf("got %d MTs, want prompt, receipt and query answer: %q\n%s", len(texts), texts, stderr.String())
 	}
-	if !strings.Contains(texts[1], "支付成功") {
-		t.Errorf("second MT %q is not a receipt: {{code}} was not replaced by the prompt's code", texts[1])
+	// The receipt and the answer to CX may be sent in either order.
+	if !strings.Contains(texts[1]+texts[2], "支付成功") {
+		t.Errorf("no receipt among %q: {{code}} was not replaced by the prompt's code", texts[1:])
 	}
 	rep := stderr.String()
 	for _, want := range []string{"sent: 3 MOs (failed 0)", "3 MOs answered", "latency MO sent → first MT: p50", "recorded MTs: 1, matching 1"} {
