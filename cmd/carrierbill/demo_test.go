@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/carrierbill/carrierbill/billing"
@@ -17,6 +18,14 @@ import (
 
 // These tests run `carrierbill demo` as a user would, with no PostgreSQL,
 // no Redis and no SMSC: everything is embedded.
+
+// verifyNoLeaks checks, after every other cleanup of t, that t left no
+// goroutine running.
+func verifyNoLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
 
 func runDemoCmd(t *testing.T, args ...string) string {
 	t.Helper()
@@ -28,6 +37,7 @@ func runDemoCmd(t *testing.T, args ...string) string {
 }
 
 func TestDemoScriptOnly(t *testing.T) {
+	verifyNoLeaks(t)
 	t.Setenv("DATABASE_URL", "postgres://nowhere.invalid/x") // ignored without --use-env
 	t.Setenv("REDIS_URL", "redis://nowhere.invalid:6379")
 	dir := t.TempDir()
@@ -144,6 +154,7 @@ func openDemoDB(t *testing.T, path string) *sql.DB {
 // TestDemoInteractive types at the demo's prompt: a purchase to a merchant
 // by code, a change of subscriber, an explicit address, help, then EOF.
 func TestDemoInteractive(t *testing.T) {
+	verifyNoLeaks(t)
 	old := demoStdin
 	demoStdin = strings.NewReader("8001 GOLD\nfrom 13900000009\nto 106580088002 ZJ\nCX\nfrom 12ab\nhelp\n")
 	t.Cleanup(func() { demoStdin = old })
