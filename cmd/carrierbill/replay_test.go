@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/carrierbill/carrierbill/replay"
 )
 
@@ -18,11 +20,14 @@ import (
 // and limiter: no PostgreSQL or Redis needed) through the simulator's HTTP
 // control endpoint, and checks the answers, the latency report and the
 // comparison with the recorded MTs.
+//
+// Not parallel: the goroutine-leak check must see only its own goroutines.
 func TestReplayLive(t *testing.T) {
-	t.Parallel()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	h := boot(t, "", "", "", "")
 	ctl := httptest.NewServer(h.sim.Handler())
-	defer ctl.Close()
+	t.Cleanup(ctl.Close)
 
 	phone := h.newPhone()
 	lines := []string{
