@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/internal/dbtest"
 )
 
 // These tests run `carrierbill demo` as a user would, with no PostgreSQL,
@@ -241,4 +242,22 @@ func FuzzParseDemoLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDemoUseEnvPostgres: with --use-env the demo runs the same script on
+// PostgreSQL (a fresh schema), and its statements still come out.
+func TestDemoUseEnvPostgres(t *testing.T) {
+	t.Setenv("DATABASE_URL", dbtest.Postgres(t))
+	t.Setenv("REDIS_URL", "")
+	out := runDemoCmd(t, "--script-only", "--use-env", "--data-dir", t.TempDir())
+	for _, want := range []string{
+		"store          : PostgreSQL (DATABASE_URL)",
+		"支付成功：星辰游戏，月度会员，金额25.00元",
+		"支付失败：超出每日支付限额50.00元，今日剩余额度25.00元，本次未扣费。",
+		",138****0001,月度会员,pay,phone_account,25.00,success",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the demo on PostgreSQL lacks %q:\n%s", want, out)
+		}
+	}
 }
