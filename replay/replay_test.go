@@ -16,6 +16,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/trace"
 )
 
@@ -265,4 +266,16 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the replay's output:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
+}
+
+// TestPostgresReplaysLikeEmbedded replays a golden trace on PostgreSQL
+// (--database-url, in a scratch schema): the output is the embedded store's.
+func TestPostgresReplaysLikeEmbedded(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Postgres(t)
+	c := goldenCases()[0]
+	c.opts = func(o *Options) { o.DatabaseURL = url }
+	out, sum := replayFile(t, c)
+	checkGolden(t, filepath.Join("testdata", c.name+".out"), out)
+	checkGolden(t, filepath.Join("testdata", c.name+".summary"), sum)
 }
