@@ -47,7 +47,15 @@ type Config struct {
 	Merchants  []Merchant        `yaml:"merchants"`
 	Texts      map[string]string `yaml:"texts"`
 	Settlement Settlement        `yaml:"settlement"`
+	Admin      Admin             `yaml:"admin"`
 	Log        Log               `yaml:"log"`
+}
+
+// Admin is the operator's HTTP endpoint for bank cards (bind, unbind,
+// list, default, wallet unlock). It is served only when Listen is set and
+// the bearer token is in $CARRIERBILL_ADMIN_TOKEN.
+type Admin struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:8082; empty: off
 }
 
 // Database is the production store. Empty URL: the embedded store under DataDir.

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,11 +27,12 @@ import (
 // one. Binding is the operator's (Gateway.Cards).
 
 const (
-	testCardKey = "card-key-card-key-card-key-card-key!" // >= 32 bytes
-	testPepper  = "pepper-pepper-pepper"
-	testPAN     = "6222021234567881234" // Luhn-valid
-	testOwner   = "张三"
-	testOwnerID = "11010119900307123X"
+	testCardKey    = "card-key-card-key-card-key-card-key!" // >= 32 bytes
+	testPepper     = "pepper-pepper-pepper"
+	testPAN        = "6222021234567881234" // Luhn-valid
+	testOwner      = "张三"
+	testOwnerID    = "11010119900307123X"
+	testAdminToken = "admin-token-admin-token"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -66,7 +70,7 @@ func bootCards(t *testing.T, embedded bool) *cardHarness {
 		_, prefix = dbtest.Redis(t)
 		dbURL, redisURL = dbtest.Postgres(t), dbtest.RedisURL()
 	}
-	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\nlog: {level: debug}\n%s",
+	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\nlog: {level: debug}\nadmin: {listen: \"127.0.0.1:0\"}\n%s",
 		dbURL, redisURL, prefix, testMerchants)
 	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -82,7 +86,7 @@ func bootCards(t *testing.T, embedded bool) *cardHarness {
 		t.Fatal(err)
 	}
 	o := GatewayOptions{SimulatorAddr: "127.0.0.1:0", SweepEvery: 200 * time.Millisecond, OutboxPoll: 10 * time.Millisecond,
-		Bank: b, CardKey: []byte(testCardKey), WalletPepper: []byte(testPepper)}
+		Bank: b, CardKey: []byte(testCardKey), WalletPepper: []byte(testPepper), AdminToken: testAdminToken}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
@@ -278,5 +282,83 @@ func TestServeCardPaymentEmbedded(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), password) || strings.Contains(h.logs.String(), testPAN) {
 		t.Fatal("a secret is in the logs")
+	}
+}
+
+// admin calls the card admin endpoint and returns the status and the
+// decoded JSON body.
+func (h *cardHarness) admin(method, path, token, body string) (int, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, "http://"+h.g.AdminAddr+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestServeCardAdminEndpoint(t *testing.T) {
+	t.Parallel()
+	h := bootCards(t, false)
+	if h.g.AdminAddr == "" {
+		t.Fatal("the card admin endpoint is not served")
+	}
+	phone := h.newPhone()
+	owner := fmt.Sprintf(`{"msisdn":%q,"name":%q,"id_number":%q}`, phone, testOwner, testOwnerID)
+	bind := fmt.Sprintf(`{"msisdn":%q,"pan":%q,"name":%q,"id_number":%q}`, phone, testPAN, testOwner, testOwnerID)
+	last4 := fmt.Sprintf(`{"msisdn":%q,"last4":%q}`, phone, testPAN[len(testPAN)-4:])
+	tests := []struct {
+		name, method, path, token, body string
+		status                          int
+		want                            string // in the response body
+	}{
+		{"no token", "GET", "/admin/cards?msisdn=" + phone, "", "", 401, "unauthorized"},
+		{"wrong token", "GET", "/admin/cards?msisdn=" + phone, "admin-token-admin-tokeX", "", 401, "unauthorized"},
+		{"bind before the owner is known", "POST", "/admin/cards/bind", testAdminToken, bind, 422, "unknown_owner"},
+		{"register the owner", "POST", "/admin/owners", testAdminToken, owner, 200, "ok"},
+		{"holder is not the owner", "POST", "/admin/cards/bind", testAdminToken,
+			fmt.Sprintf(`{"msisdn":%q,"pan":%q,"name":"李四","id_number":%q}`, phone, testPAN, testOwnerID), 422, "owner_mismatch"},
+		{"bad card number", "POST", "/admin/cards/bind", testAdminToken,
+			fmt.Sprintf(`{"msisdn":%q,"pan":"6222021234567881235","name":%q,"id_number":%q}`, phone, testOwner, testOwnerID), 400, "bad_card_number"},
+		{"bind", "POST", "/admin/cards/bind", testAdminToken, bind, 201, `"default":true`},
+		{"bind again", "POST", "/admin/cards/bind", testAdminToken, bind, 409, "card_already_bound"},
+		{"list", "GET", "/admin/cards?msisdn=" + phone, testAdminToken, "", 200, "622202*********1234"},
+		{"default", "POST", "/admin/cards/default", testAdminToken, last4, 200, "ok"},
+		{"unlock", "POST", "/admin/wallet/unlock", testAdminToken, fmt.Sprintf(`{"msisdn":%q}`, phone), 200, "ok"},
+		{"unbind an unknown card", "POST", "/admin/cards/unbind", testAdminToken, fmt.Sprintf(`{"msisdn":%q,"last4":"9999"}`, phone), 404, "no_such_card"},
+		{"unknown field", "POST", "/admin/cards/unbind", testAdminToken, `{"msisdn":"1","pin":"1"}`, 400, "bad_request"},
+		{"unbind", "POST", "/admin/cards/unbind", testAdminToken, last4, 200, "ok"},
+		{"list after unbind", "GET", "/admin/cards?msisdn=" + phone, testAdminToken, "", 200, "[]"},
+	}
+	for _, tt := range tests {
+		status, body := h.admin(tt.method, tt.path, tt.token, tt.body)
+		if status != tt.status || !strings.Contains(body, tt.want) {
+			t.Fatalf("%s: %d %s, want %d with %q", tt.name, status, body, tt.status, tt.want)
+		}
+		if strings.Contains(body, testPAN) || strings.Contains(body, testOwnerID) {
+			t.Fatalf("%s: the response carries the card or ID number: %s", tt.name, body)
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("%s: not JSON: %s", tt.name, body)
+		}
+	}
+	for _, secret := range []string{testPAN, testOwnerID} {
+		if strings.Contains(h.logs.String(), secret) {
+			t.Errorf("secret %s… in the logs", secret[:2])
+		}
+		if found := h.findSecret(secret); len(found) > 0 {
+			t.Errorf("secret %s… in the database at %v", secret[:2], found)
+		}
 	}
 }

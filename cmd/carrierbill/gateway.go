@@ -52,6 +52,8 @@ type Gateway struct {
 	// both nil when card payments are off.
 	Cards *billing.Cards
 	Bank  bank.Adapter
+	// AdminAddr is the card admin endpoint's address, "" when off.
+	AdminAddr string
 	// Settlement runs the statements and bills on the open store (the
 	// scheduler drives it nightly; the demo calls Generate by hand).
 	Settlement *settlement.Runner
@@ -85,6 +87,8 @@ type GatewayOptions struct {
 	// CardKey and WalletPepper replace $CARRIERBILL_CARD_KEY and
 	// $CARRIERBILL_WALLET_PEPPER (tests).
 	CardKey, WalletPepper []byte
+	// AdminToken replaces $CARRIERBILL_ADMIN_TOKEN (tests).
+	AdminToken string
 }
 
 // NewLogger builds the gateway's logger: slog with every line passed through
@@ -266,6 +270,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		return nil, err
 	}
 	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Sender: smppSender{g.SMPP}, Clock: g.Clock, Logger: log.With("component", "outbox")}
+	if err := startCardAdmin(g, c.Admin.Listen, cw, log, o); err != nil {
+		return nil, err
+	}
 
 	// Settlement: the nightly jobs and the download server, on whichever
 	// store is open (the embedded one reads the same tables through SQLite).
@@ -370,6 +377,10 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 // Close releases everything Open acquired. Safe to call more than once.
 func (g *Gateway) Close() error {
 	var errs []error
+	for _, c := range g.closers {
+		errs = append(errs, c())
+	}
+	g.closers = nil
 	if g.download != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, g.download.Shutdown(ctx))
