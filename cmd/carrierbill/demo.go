@@ -41,7 +41,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", stderr)
 	dataDir := fs.String("data-dir", "", "directory for the embedded database, the statements and the log (default: a new temporary directory)")
 	scriptOnly := fs.Bool("script-only", false, "end after the scripted conversation and the statement (tests, CI)")
-	useEnv := fs.Bool("use-env", false, "use DATABASE_URL and REDIS_URL from the environment instead of the embedded store and Redis")
+	useEnv := fs.Bool("use-env", false, "use DATABASE_URL and REDIS_URL from the environment instead of the embedded store and Redis (reuse --data-dir between runs: it counts runs so each one texts from new numbers)")
 	verbose := fs.Bool("v", false, "also write the gateway's log to stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: carrierbill demo [--data-dir DIR] [--script-only] [--use-env] [-v]")
