@@ -228,6 +228,9 @@ func (e *Engine) Run(ctx context.Context, sweepEvery time.Duration) error {
 					if mo.Attempts >= MaxMOAttempts {
 						// A poison MO must not block its number's queue forever.
 						e.log.Error("giving up on MO", "mo", mo.ID, "msisdn", redact.Phone(mo.MSISDN), "attempts", mo.Attempts, "err", err)
+						if ss, ok := e.store.(SealedMOStore); ok { // drop a sealed password with it
+							mo.Sealed, _ = ss.SealedMO(wctx, mo.ID)
+						}
 						if err := e.store.InTx(wctx, func(tx Tx) error { return markMO(wctx, tx, mo, e.clock.Now()) }); err == nil {
 							continue
 						}

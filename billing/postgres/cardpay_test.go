@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -346,4 +347,93 @@ func TestCardDeclined(t *testing.T) {
 	if got := e.scalar(`SELECT count(*) FROM orders WHERE id = $1 AND status = 'failed'`, id); got != 1 {
 		t.Fatalf("order %d not failed", id)
 	}
+}
+
+// BenchmarkCardPurchaseConfirm measures one bank-card payment end to end on
+// PostgreSQL (purchase MO, then code + wallet password MO: redaction and
+// sealing, argon2id verification with the default parameters, two-phase
+// charge against the simulated bank). Each iteration is a new phone number.
+func BenchmarkCardPurchaseConfirm(b *testing.B) {
+	ctx := context.Background()
+	pool := migrated(b)
+	clk := clock.NewFake(time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC))
+	secrets, _ := wallet.NewSecrets(bytes.Repeat([]byte("k"), 32))
+	hasher, err := wallet.NewHasher([]byte("pepper-pepper-pepper"), wallet.DefaultParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealer, _ := wallet.NewSealer(bytes.Repeat([]byte("s"), 32))
+	bk := banksim.New(clk)
+	cs := postgres.NewCardStore(pool)
+	cards, err := billing.NewCards(billing.CardOptions{Store: cs, Bank: bank.ForBilling(bk), Secrets: secrets, Hasher: hasher, Clock: clk, ServiceAddr: "10658008"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := billing.DefaultConfig()
+	cfg.MinInterval = 0
+	m := billing.DefaultMerchant("8001", "星辰游戏")
+	m.OpenAmount = true
+	cfg.Merchants = []billing.Merchant{m}
+	eng, err := billing.NewEngine(billing.Options{
+		Config: cfg, Store: postgres.NewStore(pool), Limiter: billing.NewMemoryLimiter(clk), Clock: clk,
+		Charger:     postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true}),
+		CardCharger: cs.Charger(bk), CardBank: bk, Hasher: hasher, Sealer: sealer,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	type sub struct{ phone, password string }
+	subs := make([]sub, b.N)
+	for i := range subs {
+		phone := "86137" + strconv.Itoa(10000000+i)
+		pan := luhnPAN("62220200" + strconv.Itoa(10000000+i))
+		if _, err := bk.AddCard(pan, owner, ownID, billing.Yuan(1000)); err != nil {
+			b.Fatal(err)
+		}
+		if err := cs.SetOwner(ctx, secrets, phone, owner, ownID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cards.Bind(ctx, phone, pan, owner, ownID); err != nil {
+			b.Fatal(err)
+		}
+		var body string
+		if err := pool.QueryRow(ctx, `SELECT body FROM outbox WHERE msisdn = $1 ORDER BY id DESC LIMIT 1`, phone).Scan(&body); err != nil {
+			b.Fatal(err)
+		}
+		subs[i] = sub{phone, initialPassword.FindStringSubmatch(body)[1]}
+	}
+	mo := func(phone, text string) billing.Result {
+		rs, err := eng.HandleMO(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: payAddr, Body: text})
+		if err != nil || len(rs) != 1 {
+			b.Fatalf("%v %d", err, len(rs))
+		}
+		return rs[0]
+	}
+	b.ResetTimer()
+	for _, s := range subs {
+		mo(s.phone, "10 K")
+		var code string
+		if err := pool.QueryRow(ctx, `SELECT code FROM orders WHERE msisdn = $1 AND status = 'pending'`, s.phone).Scan(&code); err != nil {
+			b.Fatal(err)
+		}
+		if r := mo(s.phone, code+" "+s.password); r.Outcome != billing.OutcomeCharged {
+			b.Fatalf("%+v", r)
+		}
+	}
+}
+
+// luhnPAN appends the Luhn check digit to body.
+func luhnPAN(body string) string {
+	sum := 0
+	for i := len(body) - 1; i >= 0; i-- {
+		d := int(body[i] - '0')
+		if (len(body)-1-i)%2 == 0 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return body + strconv.Itoa((10-sum%10)%10)
 }
