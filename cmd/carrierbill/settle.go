@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/redact"
@@ -52,9 +55,19 @@ type settleEnv struct {
 	cfg   *config.Config
 	loc   *time.Location
 	terms settlement.TermsBook
-	pool  *pgxpool.Pool
-	store *settlepg.Store
+	store settleCmdStore
+	close func()
 	log   *slog.Logger
+}
+
+// settleCmdStore is what the operator's settlement commands need of a
+// store: settlement/postgres.Store on PostgreSQL, billing/sqlite's
+// Settlement on the embedded store.
+type settleCmdStore interface {
+	settlementStore
+	IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error)
+	RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error)
+	ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error)
 }
 
 func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, error) {
@@ -88,23 +101,33 @@ func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, e
 	if url == "" {
 		url = cfg.Database.URL // config.Load applied $DATABASE_URL
 	}
+	env.log = slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if url == "" {
-		return nil, fmt.Errorf("%w: no database: pass --database-url or set DATABASE_URL", errUsage)
+		// The embedded store of a single node (see serve's zero-setup default).
+		path := filepath.Join(cfg.DataDir, "carrierbill.db")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w: no database: pass --database-url, set DATABASE_URL, or run where %s exists", errUsage, path)
+		}
+		db, err := sqlite.Open(ctx, path, env.log)
+		if err != nil {
+			return nil, err
+		}
+		env.store, env.close = db.Settlement(), func() { db.Close() }
+		return env, nil
 	}
-	env.pool, err = pgxpool.New(ctx, url)
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("opening the database: %w", err)
 	}
-	if err := env.pool.Ping(ctx); err != nil {
-		env.pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	env.store = settlepg.New(env.pool)
-	env.log = slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	env.store, env.close = settlepg.New(pool), pool.Close
 	return env, nil
 }
 
-func (e *settleEnv) Close() { e.pool.Close() }
+func (e *settleEnv) Close() { e.close() }
 
 // termsFromConfig gives the settlement terms of the configured merchants.
 func termsFromConfig(cfg *config.Config) settlement.TermsBook {
