@@ -456,10 +456,10 @@ func (p *player) result(ctx context.Context, phone string, r billing.Result) err
 		p.sum.ByMerchant[o.Merchant] = mt
 		p.emit(Event{Kind: "charge", MSISDN: phone, AmountFen: o.Amount.Fen(), Merchant: o.Merchant, Order: o.ID})
 	case billing.OutcomeRejected:
+		// A refusal may leave the order pending (a wrong code, too_frequent
+		// or service_busy at confirmation): its status is read when it is
+		// due, never assumed.
 		p.sum.Rejections[r.Reason]++
-		if r.OrderID != 0 && r.Reason != billing.ReasonWrongCode {
-			p.markClosed(r.OrderID)
-		}
 		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})
 	case billing.OutcomePending:
 		p.sum.Unresolved++
