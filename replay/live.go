@@ -271,13 +271,30 @@ func (l *live) phone(p string) *phoneState {
 	return st
 }
 
+// send posts one MO. Its send time is recorded before the POST (the MT may
+// come back before the POST returns) and withdrawn when the MO was not
+// injected, so no answer is waited for.
 func (l *live) send(ctx context.Context, from, to, text string) error {
-	body, _ := json.Marshal(map[string]string{"from": from, "to": to, "text": text})
+	phone := strings.TrimPrefix(from, "+")
 	l.mu.Lock()
-	st := l.phone(strings.TrimPrefix(from, "+"))
+	st := l.phone(phone)
 	st.sent = append(st.sent, l.o.Clock.Now())
 	st.mos++
 	l.mu.Unlock()
+	err := l.post(ctx, from, to, text)
+	if err != nil {
+		l.mu.Lock()
+		if n := len(st.sent); n > 0 {
+			st.sent = st.sent[:n-1]
+		}
+		st.mos--
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *live) post(ctx context.Context, from, to, text string) error {
+	body, _ := json.Marshal(map[string]string{"from": from, "to": to, "text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/mo", bytes.NewReader(body))
 	if err != nil {
 		return err
