@@ -42,6 +42,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	speed := fs.Float64("speed", 1, "live mode: replay the recorded pace N times faster")
 	rate := fs.Float64("rate", 0, "live mode: send N MOs per second instead of the recorded pace")
 	wait := fs.Duration("wait", 10*time.Second, "live mode: how long to wait for the last MTs")
+	tz := fs.String("trace-tz", "", "time zone of trace timestamps that carry none (Kannel logs), e.g. UTC; default the configuration's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,8 +71,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		log = NewLogger(stderr, config.Log{Level: "warn", Format: c.Log.Format})
 	}
 
+	traceLoc := bc.Location
+	if *tz != "" {
+		if traceLoc, err = time.LoadLocation(*tz); err != nil {
+			return fmt.Errorf("%w: --trace-tz: %v", errUsage, err)
+		}
+	}
 	skips := 0
-	topts := trace.Options{Strict: *strict, Location: bc.Location, Port: uint16(*port), OnError: func(pe *trace.ParseError) {
+	topts := trace.Options{Strict: *strict, Location: traceLoc, Port: uint16(*port), OnError: func(pe *trace.ParseError) {
 		skips++
 		if skips <= maxReportedSkips {
 			fmt.Fprintf(stderr, "skipped: %v\n", pe)
