@@ -144,8 +144,9 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code, password strin
 		if err != nil {
 			return err
 		}
-		if e.cfg.MinInterval > 0 && !q.LastChargeAt.IsZero() && now.Sub(q.LastChargeAt) < e.cfg.MinInterval {
-			return say(ReasonTooFrequent, o.ID, o.ServiceAddr, "retry", seconds(e.cfg.MinInterval-now.Sub(q.LastChargeAt)))
+		minInterval := e.cfg.frequency(o.Method).MinInterval
+		if minInterval > 0 && !q.LastChargeAt.IsZero() && now.Sub(q.LastChargeAt) < minInterval {
+			return say(ReasonTooFrequent, o.ID, o.ServiceAddr, "retry", seconds(minInterval-now.Sub(q.LastChargeAt)))
 		}
 		if reason, kv := e.checkLimits(e.cfg.Limits[o.Method], q, o.Amount); reason != "" {
 			o.Status, o.Reason, o.UpdatedAt = OrderFailed, reason, now
@@ -156,13 +157,13 @@ func (e *Engine) confirm(ctx context.Context, mo InboundMO, code, password strin
 		}
 		// The limiter's minimum interval last, so that an event the
 		// database refuses is not counted.
-		if e.cfg.MinInterval > 0 {
+		if minInterval > 0 {
 			// Per method, like the quota row the database backstop reads.
 			key := o.MSISDN
 			if o.Method != MethodPhone {
 				key = string(o.Method) + ":" + o.MSISDN
 			}
-			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: e.cfg.MinInterval}, key)
+			d, err := e.limiter.Allow(ctx, Rule{Name: "min_interval", Limit: 1, Period: minInterval}, key)
 			if err != nil {
 				e.log.Warn("limiter unavailable; refusing", "rule", "min_interval", "err", err)
 				return say(ReasonServiceBusy, o.ID, o.ServiceAddr)

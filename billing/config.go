@@ -29,6 +29,10 @@ type Config struct {
 	// PurchasesPerHour is how many purchase requests one phone number may
 	// make per hour; 0 switches the rule off.
 	PurchasesPerHour int
+	// CardFrequency are the minimum interval and purchases per hour of
+	// bank-card payments, counted apart from the phone account's. nil:
+	// the same values as MinInterval and PurchasesPerHour.
+	CardFrequency *Frequency
 	// ConfirmationsPerOrder is how many confirmation attempts one order
 	// may receive (per code validity); 0 switches the rule off.
 	ConfirmationsPerOrder int
@@ -42,6 +46,21 @@ type Config struct {
 	// RecoverAfter is how long a charge may stay pending before the
 	// recovery sweep asks the charger about it. It must exceed ChargeTimeout.
 	RecoverAfter time.Duration
+}
+
+// Frequency are the frequency rules of one payment method; zero switches a
+// rule off.
+type Frequency struct {
+	MinInterval      time.Duration
+	PurchasesPerHour int
+}
+
+// frequency returns the frequency rules of method m.
+func (c *Config) frequency(m Method) Frequency {
+	if m == MethodCard && c.CardFrequency != nil {
+		return *c.CardFrequency
+	}
+	return Frequency{MinInterval: c.MinInterval, PurchasesPerHour: c.PurchasesPerHour}
 }
 
 // Limits are the spend limits of one payment method.
@@ -132,6 +151,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MinInterval < 0 {
 		bad("frequency.min_interval", "must not be negative")
+	}
+	if f := c.CardFrequency; f != nil && f.MinInterval < 0 {
+		bad("frequency.card.min_interval", "must not be negative")
+	}
+	if f := c.CardFrequency; f != nil && f.PurchasesPerHour < 0 {
+		bad("frequency.card.purchases_per_hour", "must not be negative")
 	}
 	if c.PurchasesPerHour < 0 {
 		bad("frequency.purchases_per_hour", "must not be negative")

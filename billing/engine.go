@@ -416,8 +416,16 @@ func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command, card *
 	default:
 		return e.reject(ctx, mo, ReasonUnknownProduct, 0, "merchant", m.Name, "products", e.catalog(m))
 	}
-	if e.cfg.PurchasesPerHour > 0 {
-		d, err := e.limiter.Allow(ctx, Rule{Name: "purchase_per_hour", Limit: e.cfg.PurchasesPerHour, Period: time.Hour}, mo.MSISDN)
+	method := MethodPhone
+	if card != nil {
+		method = MethodCard
+	}
+	if perHour := e.cfg.frequency(method).PurchasesPerHour; perHour > 0 {
+		key := mo.MSISDN // card purchases are counted apart
+		if method != MethodPhone {
+			key = string(method) + ":" + mo.MSISDN
+		}
+		d, err := e.limiter.Allow(ctx, Rule{Name: "purchase_per_hour", Limit: perHour, Period: time.Hour}, key)
 		if err != nil {
 			e.log.Warn("limiter unavailable; refusing", "rule", "purchase_per_hour", "err", err)
 			return e.reject(ctx, mo, ReasonServiceBusy, 0)
@@ -425,10 +433,6 @@ func (e *Engine) purchase(ctx context.Context, mo InboundMO, cmd Command, card *
 		if !d.Allowed {
 			return e.reject(ctx, mo, ReasonTooFrequent, 0, "retry", seconds(d.RetryAfter))
 		}
-	}
-	method := MethodPhone
-	if card != nil {
-		method = MethodCard
 	}
 	lim := e.cfg.Limits[method]
 	var res Result

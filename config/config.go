@@ -113,6 +113,15 @@ type Frequency struct {
 	MinInterval           *Duration `yaml:"min_interval"`
 	PurchasesPerHour      *int      `yaml:"purchases_per_hour"`
 	ConfirmationsPerOrder *int      `yaml:"confirmations_per_order"`
+	// Card are the rules of bank-card payments, counted apart from the
+	// phone account's; a field left out takes the value above.
+	Card *CardFrequency `yaml:"card"`
+}
+
+// CardFrequency are the frequency rules of bank-card payments.
+type CardFrequency struct {
+	MinInterval      *Duration `yaml:"min_interval"`
+	PurchasesPerHour *int      `yaml:"purchases_per_hour"`
 }
 
 // Accounts configure the built-in phone-account charger.

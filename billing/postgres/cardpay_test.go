@@ -59,7 +59,8 @@ type payEnv struct {
 
 var initialPassword = regexp.MustCompile(`密码([0-9]{6})`)
 
-func newPayEnv(t *testing.T) *payEnv {
+// newPayEnv binds panA to phone1; mut changes the engine's configuration.
+func newPayEnv(t *testing.T, mut ...func(*billing.Config)) *payEnv {
 	t.Helper()
 	ctx := context.Background()
 	pool := migrated(t)
@@ -99,6 +100,9 @@ func newPayEnv(t *testing.T) *payEnv {
 	m.OpenAmount = true
 	m.Products = []billing.Product{{Keyword: "VIP", Name: "月度会员", Amount: billing.Yuan(15)}}
 	cfg.Merchants = []billing.Merchant{m}
+	for _, f := range mut {
+		f(&cfg)
+	}
 	e.eng, err = billing.NewEngine(billing.Options{
 		Config: cfg, Store: postgres.NewStore(pool), Limiter: billing.NewMemoryLimiter(clk), Clock: clk, Logger: log,
 		Charger:     postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true}),
@@ -436,4 +440,27 @@ func luhnPAN(body string) string {
 		sum += d
 	}
 	return body + strconv.Itoa((10-sum%10)%10)
+}
+
+func TestCardFrequencyApartFromPhone(t *testing.T) {
+	t.Parallel()
+	e := newPayEnv(t, func(c *billing.Config) {
+		c.MinInterval = 0
+		c.CardFrequency = &billing.Frequency{MinInterval: time.Hour, PurchasesPerHour: 2}
+	})
+	_, code := e.buy("VIP K")
+	if r := e.send(phone1, code+" "+e.password); r.Outcome != billing.OutcomeCharged {
+		t.Fatalf("first card payment: %+v", r)
+	}
+	_, code = e.buy("5 K")
+	if r := e.send(phone1, code+" "+e.password); r.Reason != billing.ReasonTooFrequent {
+		t.Fatalf("second card payment within the card interval: %+v", r)
+	}
+	if r := e.send(phone1, "5 K"); r.Reason != billing.ReasonTooFrequent {
+		t.Fatalf("third card purchase in the hour: %+v", r)
+	}
+	// The phone account has its own rules: no interval, its own counter.
+	if r := e.send(phone1, "5"); r.Outcome != billing.OutcomePrompted {
+		t.Fatalf("phone purchase: %+v", r)
+	}
 }

@@ -492,3 +492,20 @@ func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, 
 	log.Info("card admin endpoint", "addr", g.AdminAddr)
 	return nil
 }
+
+// cardFrequency maps frequency.card onto the engine's card rules; nil when
+// it is not configured (the phone account's values, counted apart).
+func cardFrequency(c *config.Config, bc billing.Config) *billing.Frequency {
+	fc := c.Frequency.Card
+	if fc == nil {
+		return nil
+	}
+	f := billing.Frequency{MinInterval: bc.MinInterval, PurchasesPerHour: bc.PurchasesPerHour}
+	if fc.MinInterval != nil {
+		f.MinInterval = fc.MinInterval.D()
+	}
+	if fc.PurchasesPerHour != nil {
+		f.PurchasesPerHour = *fc.PurchasesPerHour
+	}
+	return &f
+}

@@ -118,6 +118,7 @@ func BillingConfig(c *config.Config) billing.Config {
 	bc.MinInterval = c.Frequency.MinInterval.D()
 	bc.PurchasesPerHour = *c.Frequency.PurchasesPerHour
 	bc.ConfirmationsPerOrder = *c.Frequency.ConfirmationsPerOrder
+	bc.CardFrequency = cardFrequency(c, bc)
 	bc.Merchants = nil
 	for _, m := range c.Merchants {
 		bm := billing.Merchant{Code: m.Code, Name: m.Name, OpenAmount: m.OpenAmount, MinAmount: m.MinAmount.Money, MaxAmount: m.MaxAmount.Money}
