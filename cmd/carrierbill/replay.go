@@ -131,8 +131,15 @@ func readAccounts(path string) ([]replay.Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading --accounts: %w", err)
 	}
+	return parseAccounts(b, path)
+}
+
+// parseAccounts reads accounts, one JSON object per line; # comments and
+// blank lines are skipped. Errors name the line, never its content.
+func parseAccounts(b []byte, path string) ([]replay.Account, error) {
 	var out []replay.Account
 	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 || line[0] == '#' {
@@ -141,12 +148,15 @@ func readAccounts(path string) ([]replay.Account, error) {
 		var a replay.Account
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&a); err != nil || a.MSISDN == "" {
+		if err := dec.Decode(&a); err != nil || a.MSISDN == "" || a.Balance < 0 || a.CreditLimit < 0 {
 			return nil, fmt.Errorf("%s:%d: want {\"msisdn\":...,\"prepaid\":...,\"balance_fen\":...,\"credit_limit_fen\":...,\"suspended\":...}", path, n)
 		}
 		out = append(out, a)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return out, nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -110,3 +110,45 @@ func TestReplayOfflineCommand(t *testing.T) {
 		t.Fatalf("--format nope accepted")
 	}
 }
+
+var accountsCases = []struct {
+	in   string
+	want int // accounts; -1 for an error
+}{
+	{"", 0},
+	{"# comment\n\n" + `{"msisdn":"8613900000001","prepaid":true,"balance_fen":500}` + "\n", 1},
+	{`{"msisdn":"8613900000002","suspended":true}` + "\n" + `{"msisdn":"8613900000003","credit_limit_fen":10000}`, 2},
+	{`{"msisdn":""}`, -1},
+	{`{"msisdn":"1","balance_fen":-1}`, -1},
+	{`{"msisdn":"1","colour":"red"}`, -1},
+	{`not json`, -1},
+}
+
+func TestParseAccounts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range accountsCases {
+		got, err := parseAccounts([]byte(tc.in), "accounts.jsonl")
+		switch {
+		case tc.want < 0 && err == nil:
+			t.Errorf("parseAccounts(%q) accepted %v", tc.in, got)
+		case tc.want >= 0 && (err != nil || len(got) != tc.want):
+			t.Errorf("parseAccounts(%q) = %d accounts, %v; want %d", tc.in, len(got), err, tc.want)
+		}
+	}
+}
+
+func FuzzParseAccounts(f *testing.F) {
+	for _, tc := range accountsCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		accs, err := parseAccounts(b, "fuzz")
+		if err == nil {
+			for _, a := range accs {
+				if a.MSISDN == "" || a.Balance < 0 || a.CreditLimit < 0 {
+					t.Fatalf("accepted an invalid account %+v", a)
+				}
+			}
+		}
+	})
+}
