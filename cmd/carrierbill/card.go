@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/redact"
@@ -50,7 +52,7 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sub := args[0]
 	fs := newFlagSet("card "+sub, stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
-	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: $DATABASE_URL, then the configuration)")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: $DATABASE_URL, then the configuration; none: the embedded store under data_dir)")
 	bankFile := fs.String("bank-file", "", "the simulated bank's JSON file (demo; there is no real bank adapter yet)")
 	msisdn := fs.String("msisdn", "", "the phone number")
 	pan := fs.String("pan", "", "card number, or - to read it from stdin (keeps it out of the shell history)")
@@ -71,20 +73,34 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if url == "" {
 		url = cfg.Database.URL
 	}
-	if url == "" {
-		return fmt.Errorf("%w: no database: pass -database-url or set DATABASE_URL", errUsage)
-	}
 	secrets, err := wallet.NewSecrets([]byte(os.Getenv(envCardKey)))
 	if err != nil {
 		return fmt.Errorf("%s: %w", envCardKey, err)
 	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return fmt.Errorf("opening the database: %w", err)
-	}
-	defer pool.Close()
-	store := postgres.NewCardStore(pool)
 	log := slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// PostgreSQL when configured, else the embedded store serve uses.
+	var store interface {
+		billing.CardStore
+		ownerRegistry
+	}
+	if url != "" {
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return fmt.Errorf("opening the database: %w", err)
+		}
+		defer pool.Close()
+		store = postgres.NewCardStore(pool)
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return fmt.Errorf("creating the data directory: %w", err)
+		}
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "carrierbill.db"), log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		store = db
+	}
 
 	if sub == "owner" {
 		if *name == "" || *id == "" {
