@@ -107,13 +107,28 @@ func init() {
 // cardsOn reports whether the engine takes bank-card payments.
 func (e *Engine) cardsOn() bool { return e.cardCharger != nil }
 
-// chargerFor returns the charger of a payment method.
+// chargerFor returns the charger of a payment method. A card charge while
+// card payments are off (the gateway started without its card key) goes to
+// no charger: never to the phone account.
 func (e *Engine) chargerFor(m Method) Charger {
-	if m == MethodCard && e.cardCharger != nil {
+	if m == MethodCard {
+		if e.cardCharger == nil {
+			return noCardCharger{}
+		}
 		return e.cardCharger
 	}
 	return e.charger
 }
+
+// ErrCardsOff: a card charge, refund or status query while bank-card
+// payments are not configured. The recovery sweep retries it later.
+var ErrCardsOff = errors.New("billing: bank-card payments are not configured")
+
+type noCardCharger struct{}
+
+func (noCardCharger) Debit(context.Context, string, string, Money) error  { return ErrCardsOff }
+func (noCardCharger) Refund(context.Context, string, string, Money) error { return ErrCardsOff }
+func (noCardCharger) Status(context.Context, string) (DebitStatus, error) { return "", ErrCardsOff }
 
 // redactMO prepares an MO for storage: a text that carries a password is
 // replaced by its redacted form, and the original is sealed when the engine

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -462,5 +463,29 @@ func TestCardFrequencyApartFromPhone(t *testing.T) {
 	// The phone account has its own rules: no interval, its own counter.
 	if r := e.send(phone1, "5"); r.Outcome != billing.OutcomePrompted {
 		t.Fatalf("phone purchase: %+v", r)
+	}
+}
+
+// A gateway started without its card key must never send a card refund to
+// the phone account.
+func TestCardRefundWithCardsOff(t *testing.T) {
+	t.Parallel()
+	e := newPayEnv(t)
+	id, code := e.buy("VIP K")
+	if r := e.send(phone1, code+" "+e.password); r.Outcome != billing.OutcomeCharged {
+		t.Fatalf("payment: %+v", r)
+	}
+	off, err := billing.NewEngine(billing.Options{
+		Config: e.eng.Config(), Store: postgres.NewStore(e.pool), Limiter: billing.NewMemoryLimiter(e.clk), Clock: e.clk,
+		Charger: postgres.NewAccounts(e.pool, e.clk, postgres.AccountsOptions{AutoOpen: true}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.Refund(context.Background(), id, "test", "r-off"); !errors.Is(err, billing.ErrCardsOff) {
+		t.Fatalf("Refund with cards off: %v, want ErrCardsOff", err)
+	}
+	if got := e.scalar(`SELECT count(*) FROM refunds`); got != 0 {
+		t.Fatalf("%d refunds recorded", got)
 	}
 }
