@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
@@ -361,4 +363,26 @@ func TestServeCardAdminEndpoint(t *testing.T) {
 			t.Errorf("secret %s… in the database at %v", secret[:2], found)
 		}
 	}
+}
+
+// TestServeCardGatewayLeaksNothing boots the gateway with card payments and
+// the admin endpoint, uses both, stops it, and checks that every goroutine
+// it started has ended. Not parallel: the leak check sees the whole process.
+func TestServeCardGatewayLeaksNothing(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		goleak.VerifyNone(t, before)
+	})
+	h := bootCards(t, false)
+	phone := h.newPhone()
+	password := h.bind(phone)
+	h.send(phone, "106580088001", "VIP K")
+	code := codeOf(t, h.reply(phone, 2))
+	h.send(phone, "106580088001", code+" "+password)
+	h.reply(phone, 3)
+	if status, body := h.admin("GET", "/admin/cards?msisdn="+phone, testAdminToken, ""); status != 200 {
+		t.Fatalf("admin list: %d %s", status, body)
+	}
+	h.stop()
 }
