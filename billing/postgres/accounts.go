@@ -24,46 +24,35 @@ import (
 type Accounts struct {
 	pool  *pgxpool.Pool
 	clock clock.Clock
-	opt   AccountsOptions
+	opt   billing.AccountsOptions
 }
 
-// AccountsOptions configure Accounts.
-type AccountsOptions struct {
-	// AutoOpen opens an unknown subscriber as a postpaid account with
-	// CreditLimit at its first debit (labs, demos, replay). Off: an
-	// unknown number is declined with ReasonUnknownSubscriber.
-	AutoOpen    bool
-	CreditLimit billing.Money
-}
+// AccountsOptions configure Accounts; see billing.AccountsOptions. The
+// alias keeps callers that name it here compiling.
+type AccountsOptions = billing.AccountsOptions
 
 // NewAccounts returns the charger on pool.
-func NewAccounts(pool *pgxpool.Pool, clk clock.Clock, opt AccountsOptions) *Accounts {
+func NewAccounts(pool *pgxpool.Pool, clk clock.Clock, opt billing.AccountsOptions) *Accounts {
 	return &Accounts{pool: pool, clock: clk, opt: opt}
 }
 
 var _ billing.Charger = (*Accounts)(nil)
 
-// Plan is how a subscriber pays.
-type Plan string
+// Plan, Prepaid, Postpaid and Subscriber are billing's; the aliases keep
+// callers that name them here compiling.
+type (
+	Plan       = billing.Plan
+	Subscriber = billing.Subscriber
+)
 
 // Plans (subscribers.plan).
 const (
-	Prepaid  Plan = "prepaid"
-	Postpaid Plan = "postpaid"
+	Prepaid  = billing.Prepaid
+	Postpaid = billing.Postpaid
 )
 
-// Subscriber is one phone account.
-type Subscriber struct {
-	MSISDN      string
-	Plan        Plan
-	Balance     billing.Money // prepaid
-	Bill        billing.Money // postpaid: charged this cycle
-	CreditLimit billing.Money // postpaid
-	Suspended   bool
-}
-
 // Open creates or replaces the account s (operations, tests, the demo).
-func (a *Accounts) Open(ctx context.Context, s Subscriber) error {
+func (a *Accounts) Open(ctx context.Context, s billing.Subscriber) error {
 	status := "active"
 	if s.Suspended {
 		status = "suspended"
@@ -80,8 +69,8 @@ func (a *Accounts) Open(ctx context.Context, s Subscriber) error {
 }
 
 // Get returns the account msisdn. billing.ErrNotFound.
-func (a *Accounts) Get(ctx context.Context, msisdn string) (Subscriber, error) {
-	var s Subscriber
+func (a *Accounts) Get(ctx context.Context, msisdn string) (billing.Subscriber, error) {
+	var s billing.Subscriber
 	var status string
 	err := a.pool.QueryRow(ctx, `SELECT msisdn, status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers WHERE msisdn = $1::text`,
 		msisdn).Scan(&s.MSISDN, &status, &s.Plan, &s.Balance, &s.Bill, &s.CreditLimit)
@@ -122,42 +111,38 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		if closed {
 			return &billing.Declined{Reason: billing.ReasonChargeFailed}
 		}
-		var status, plan string
-		var balance, bill, credit int64
+		sub := billing.Subscriber{MSISDN: msisdn}
+		var status string
 		err := tx.QueryRow(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
-			WHERE msisdn = $1::text FOR UPDATE`, msisdn).Scan(&status, &plan, &balance, &bill, &credit)
+			WHERE msisdn = $1::text FOR UPDATE`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
+		fresh := errors.Is(err, pgx.ErrNoRows)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows) && a.opt.AutoOpen:
-			status, plan, credit = "active", string(Postpaid), int64(a.opt.CreditLimit)
-			if _, err := tx.Exec(ctx, `INSERT INTO subscribers (msisdn, plan, credit_limit_fen, created_at)
-				VALUES ($1::text, 'postpaid', $2::bigint, $3::timestamptz)`, msisdn, credit, a.clock.Now()); err != nil {
+		case fresh:
+			if sub, err = a.opt.OpenUnknown(msisdn); err != nil {
 				return err
 			}
-		case errors.Is(err, pgx.ErrNoRows):
-			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
 		case err != nil:
 			return err
+		default:
+			sub.Suspended = status == "suspended"
 		}
-		if status == "suspended" {
-			return &billing.Declined{Reason: billing.ReasonAccountSuspended}
+		next, err := sub.Debit(amount)
+		if err != nil {
+			return err
 		}
-		a64 := int64(amount)
-		if plan == string(Prepaid) {
-			if balance < a64 {
-				return &billing.Declined{Reason: billing.ReasonInsufficientBalance}
-			}
-			_, err = tx.Exec(ctx, `UPDATE subscribers SET balance_fen = balance_fen - $2::bigint WHERE msisdn = $1::text`, msisdn, a64)
+		if fresh {
+			_, err = tx.Exec(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
+				VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::timestamptz)`,
+				msisdn, string(next.Plan), int64(next.Balance), int64(next.Bill), int64(next.CreditLimit), a.clock.Now())
 		} else {
-			if bill+a64 > credit {
-				return &billing.Declined{Reason: billing.ReasonInsufficientBalance}
-			}
-			_, err = tx.Exec(ctx, `UPDATE subscribers SET bill_fen = bill_fen + $2::bigint WHERE msisdn = $1::text`, msisdn, a64)
+			_, err = tx.Exec(ctx, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
+				msisdn, int64(next.Balance), int64(next.Bill))
 		}
 		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
-			VALUES ($1::text, $2::text, $3::bigint, 'debit', $4::timestamptz)`, key, msisdn, a64, a.clock.Now())
+			VALUES ($1::text, $2::text, $3::bigint, 'debit', $4::timestamptz)`, key, msisdn, int64(amount), a.clock.Now())
 		return err
 	})
 	var d *billing.Declined
@@ -181,15 +166,22 @@ func (a *Accounts) Refund(ctx context.Context, key, msisdn string, amount billin
 		if done {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, `UPDATE subscribers SET
-			balance_fen = CASE WHEN plan = 'prepaid' THEN balance_fen + $2::bigint ELSE balance_fen END,
-			bill_fen = CASE WHEN plan = 'postpaid' THEN GREATEST(bill_fen - $2::bigint, 0) ELSE bill_fen END
-			WHERE msisdn = $1::text`, msisdn, int64(amount))
+		var sub billing.Subscriber
+		err := tx.QueryRow(ctx, `SELECT plan, balance_fen, bill_fen FROM subscribers WHERE msisdn = $1::text FOR UPDATE`,
+			msisdn).Scan(&sub.Plan, &sub.Balance, &sub.Bill)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
+		next, err := sub.Refund(amount)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
+			msisdn, int64(next.Balance), int64(next.Bill)); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
 			VALUES ($1::text, $2::text, $3::bigint, 'refund', $4::timestamptz)`, key, msisdn, int64(amount), a.clock.Now())

@@ -26,7 +26,7 @@ func BenchmarkPurchaseConfirm(b *testing.B) {
 	store := postgres.NewStore(pool)
 	cfg := storetest.Config()
 	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: store, Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
-		Charger: postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true, CreditLimit: 10000})})
+		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})})
 	if err != nil {
 		b.Fatal(err)
 	}

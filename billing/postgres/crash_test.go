@@ -60,7 +60,7 @@ func crashChild(url string) {
 	clk := clock.Real{}
 	e, err := billing.NewEngine(billing.Options{
 		Config: crashConfig(), Store: postgres.NewStore(pool), Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
-		Charger: stallAfterDebit{postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true, CreditLimit: 10000})},
+		Charger: stallAfterDebit{postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -125,7 +125,7 @@ func TestCrashBetweenDebitAndFinalize(t *testing.T) {
 	clk := clock.NewFake(time.Now().Add(time.Hour))
 	e, err := billing.NewEngine(billing.Options{
 		Config: crashConfig(), Store: postgres.NewStore(pool), Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
-		Charger: postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
+		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
 	})
 	if err != nil {
 		t.Fatal(err)

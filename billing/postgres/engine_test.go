@@ -33,11 +33,11 @@ func TestAccounts(t *testing.T) {
 	ctx := context.Background()
 	pool := migrated(t)
 	clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
-	a := postgres.NewAccounts(pool, clk, postgres.AccountsOptions{})
-	for _, s := range []postgres.Subscriber{
-		{MSISDN: "1", Plan: postgres.Prepaid, Balance: 1000},
-		{MSISDN: "2", Plan: postgres.Postpaid, CreditLimit: 1500},
-		{MSISDN: "3", Plan: postgres.Prepaid, Balance: 5000, Suspended: true},
+	a := postgres.NewAccounts(pool, clk, billing.AccountsOptions{})
+	for _, s := range []billing.Subscriber{
+		{MSISDN: "1", Plan: billing.Prepaid, Balance: 1000},
+		{MSISDN: "2", Plan: billing.Postpaid, CreditLimit: 1500},
+		{MSISDN: "3", Plan: billing.Prepaid, Balance: 5000, Suspended: true},
 	} {
 		if err := a.Open(ctx, s); err != nil {
 			t.Fatal(err)
@@ -96,11 +96,11 @@ func TestAccounts(t *testing.T) {
 		t.Fatalf("debit with a closed key: %v", err)
 	}
 	// Auto-open.
-	auto := postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true, CreditLimit: 10000})
+	auto := postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})
 	if err := auto.Debit(ctx, "k8", "8", 2500); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := auto.Get(ctx, "8"); err != nil || s.Plan != postgres.Postpaid || s.Bill != 2500 || s.CreditLimit != 10000 {
+	if s, err := auto.Get(ctx, "8"); err != nil || s.Plan != billing.Postpaid || s.Bill != 2500 || s.CreditLimit != 10000 {
 		t.Fatalf("auto-opened %+v, %v", s, err)
 	}
 }
@@ -140,7 +140,7 @@ func TestRunEndToEnd(t *testing.T) {
 	store := postgres.NewStore(pool)
 	eng, err := billing.NewEngine(billing.Options{
 		Config: storetest.Config(), Store: store, Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
-		Charger: postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
+		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -22,46 +22,35 @@ import (
 type Accounts struct {
 	s     *Store
 	clock clock.Clock
-	opt   AccountsOptions
+	opt   billing.AccountsOptions
 }
 
-// AccountsOptions configure Accounts.
-type AccountsOptions struct {
-	// AutoOpen opens an unknown subscriber as a postpaid account with
-	// CreditLimit at its first debit (labs, demos, replay). Off: an
-	// unknown number is declined with ReasonUnknownSubscriber.
-	AutoOpen    bool
-	CreditLimit billing.Money
-}
+// AccountsOptions configure Accounts; see billing.AccountsOptions. The
+// alias keeps callers that name it here compiling.
+type AccountsOptions = billing.AccountsOptions
 
 // NewAccounts returns the phone-account charger on s.
-func NewAccounts(s *Store, clk clock.Clock, opt AccountsOptions) *Accounts {
+func NewAccounts(s *Store, clk clock.Clock, opt billing.AccountsOptions) *Accounts {
 	return &Accounts{s: s, clock: clk, opt: opt}
 }
 
 var _ billing.Charger = (*Accounts)(nil)
 
-// Plan is how a subscriber pays.
-type Plan string
+// Plan, Prepaid, Postpaid and Subscriber are billing's; the aliases keep
+// callers that name them here compiling.
+type (
+	Plan       = billing.Plan
+	Subscriber = billing.Subscriber
+)
 
 // Plans (subscribers.plan).
 const (
-	Prepaid  Plan = "prepaid"
-	Postpaid Plan = "postpaid"
+	Prepaid  = billing.Prepaid
+	Postpaid = billing.Postpaid
 )
 
-// Subscriber is one phone account.
-type Subscriber struct {
-	MSISDN      string
-	Plan        Plan
-	Balance     billing.Money // prepaid
-	Bill        billing.Money // postpaid: charged this cycle
-	CreditLimit billing.Money // postpaid
-	Suspended   bool
-}
-
 // Open creates or replaces the account sub (operations, tests, the demo).
-func (a *Accounts) Open(ctx context.Context, sub Subscriber) error {
+func (a *Accounts) Open(ctx context.Context, sub billing.Subscriber) error {
 	status := "active"
 	if sub.Suspended {
 		status = "suspended"
@@ -81,14 +70,14 @@ func (a *Accounts) Open(ctx context.Context, sub Subscriber) error {
 }
 
 // Get returns the account msisdn. billing.ErrNotFound.
-func (a *Accounts) Get(ctx context.Context, msisdn string) (Subscriber, error) {
-	var sub Subscriber
+func (a *Accounts) Get(ctx context.Context, msisdn string) (billing.Subscriber, error) {
+	var sub billing.Subscriber
 	var status string
 	err := a.s.reader.QueryRowContext(ctx, `SELECT msisdn, status, plan, balance_fen, bill_fen, credit_limit_fen
 		FROM subscribers WHERE msisdn = ?`, msisdn).
 		Scan(&sub.MSISDN, &status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
 	if err != nil {
-		return Subscriber{}, fmt.Errorf("reading account: %w", domainError(err))
+		return billing.Subscriber{}, fmt.Errorf("reading account: %w", domainError(err))
 	}
 	sub.Suspended = status == "suspended"
 	return sub, nil
@@ -112,42 +101,38 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		if closed {
 			return &billing.Declined{Reason: billing.ReasonChargeFailed}
 		}
-		var status, plan string
-		var balance, bill, credit int64
+		sub := billing.Subscriber{MSISDN: msisdn}
+		var status string
 		err := t.QueryRowContext(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
-			WHERE msisdn = ?`, msisdn).Scan(&status, &plan, &balance, &bill, &credit)
+			WHERE msisdn = ?`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
+		fresh := errors.Is(err, sql.ErrNoRows)
 		switch {
-		case errors.Is(err, sql.ErrNoRows) && a.opt.AutoOpen:
-			status, plan, credit = "active", string(Postpaid), int64(a.opt.CreditLimit)
-			if _, err := t.ExecContext(ctx, `INSERT INTO subscribers (msisdn, plan, credit_limit_fen, created_at)
-				VALUES (?, 'postpaid', ?, ?)`, msisdn, credit, ts(a.clock.Now())); err != nil {
+		case fresh:
+			if sub, err = a.opt.OpenUnknown(msisdn); err != nil {
 				return err
 			}
-		case errors.Is(err, sql.ErrNoRows):
-			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
 		case err != nil:
 			return err
+		default:
+			sub.Suspended = status == "suspended"
 		}
-		if status == "suspended" {
-			return &billing.Declined{Reason: billing.ReasonAccountSuspended}
+		next, err := sub.Debit(amount)
+		if err != nil {
+			return err
 		}
-		a64 := int64(amount)
-		if plan == string(Prepaid) {
-			if balance < a64 {
-				return &billing.Declined{Reason: billing.ReasonInsufficientBalance}
-			}
-			_, err = t.ExecContext(ctx, `UPDATE subscribers SET balance_fen = balance_fen - ? WHERE msisdn = ?`, a64, msisdn)
+		if fresh {
+			_, err = t.ExecContext(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
+				VALUES (?, ?, ?, ?, ?, ?)`,
+				msisdn, string(next.Plan), int64(next.Balance), int64(next.Bill), int64(next.CreditLimit), ts(a.clock.Now()))
 		} else {
-			if bill+a64 > credit {
-				return &billing.Declined{Reason: billing.ReasonInsufficientBalance}
-			}
-			_, err = t.ExecContext(ctx, `UPDATE subscribers SET bill_fen = bill_fen + ? WHERE msisdn = ?`, a64, msisdn)
+			_, err = t.ExecContext(ctx, `UPDATE subscribers SET balance_fen = ?, bill_fen = ? WHERE msisdn = ?`,
+				int64(next.Balance), int64(next.Bill), msisdn)
 		}
 		if err != nil {
 			return err
 		}
 		_, err = t.ExecContext(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
-			VALUES (?, ?, ?, 'debit', ?)`, key, msisdn, a64, ts(a.clock.Now()))
+			VALUES (?, ?, ?, 'debit', ?)`, key, msisdn, int64(amount), ts(a.clock.Now()))
 		return err
 	})
 	var d *billing.Declined
@@ -171,17 +156,22 @@ func (a *Accounts) Refund(ctx context.Context, key, msisdn string, amount billin
 		if done {
 			return nil
 		}
-		res, err := t.ExecContext(ctx, `UPDATE subscribers SET
-			balance_fen = CASE WHEN plan = 'prepaid' THEN balance_fen + ?1 ELSE balance_fen END,
-			bill_fen = CASE WHEN plan = 'postpaid' THEN max(bill_fen - ?1, 0) ELSE bill_fen END
-			WHERE msisdn = ?2`, int64(amount), msisdn)
+		var sub billing.Subscriber
+		err := t.QueryRowContext(ctx, `SELECT plan, balance_fen, bill_fen FROM subscribers WHERE msisdn = ?`,
+			msisdn).Scan(&sub.Plan, &sub.Balance, &sub.Bill)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
+		}
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		next, err := sub.Refund(amount)
+		if err != nil {
 			return err
-		} else if n == 0 {
-			return &billing.Declined{Reason: billing.ReasonUnknownSubscriber}
+		}
+		if _, err := t.ExecContext(ctx, `UPDATE subscribers SET balance_fen = ?, bill_fen = ? WHERE msisdn = ?`,
+			int64(next.Balance), int64(next.Bill), msisdn); err != nil {
+			return err
 		}
 		_, err = t.ExecContext(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
 			VALUES (?, ?, ?, 'refund', ?)`, key, msisdn, int64(amount), ts(a.clock.Now()))

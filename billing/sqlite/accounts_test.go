@@ -15,11 +15,11 @@ func TestAccounts(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
 	s := openTest(t)
-	a := NewAccounts(s, clk, AccountsOptions{})
-	for _, sub := range []Subscriber{
-		{MSISDN: "8613800000001", Plan: Prepaid, Balance: 2000},
-		{MSISDN: "8613800000002", Plan: Postpaid, CreditLimit: 1500},
-		{MSISDN: "8613800000003", Plan: Prepaid, Balance: 9999, Suspended: true},
+	a := NewAccounts(s, clk, billing.AccountsOptions{})
+	for _, sub := range []billing.Subscriber{
+		{MSISDN: "8613800000001", Plan: billing.Prepaid, Balance: 2000},
+		{MSISDN: "8613800000002", Plan: billing.Postpaid, CreditLimit: 1500},
+		{MSISDN: "8613800000003", Plan: billing.Prepaid, Balance: 9999, Suspended: true},
 	} {
 		if err := a.Open(ctx, sub); err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestAccounts(t *testing.T) {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		got := sub.Balance
-		if sub.Plan == Postpaid {
+		if sub.Plan == billing.Postpaid {
 			got = sub.Bill
 		}
 		if got != st.bal {
@@ -91,7 +91,7 @@ func TestAccountsAutoOpen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t)
-	a := NewAccounts(s, clock.NewFake(time.Unix(0, 0)), AccountsOptions{AutoOpen: true, CreditLimit: 10000})
+	a := NewAccounts(s, clock.NewFake(time.Unix(0, 0)), billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})
 	if err := a.Debit(ctx, "k1", "8613900000001", 3000); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestAccountsAutoOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub.Plan != Postpaid || sub.Bill != 3000 || sub.CreditLimit != 10000 {
+	if sub.Plan != billing.Postpaid || sub.Bill != 3000 || sub.CreditLimit != 10000 {
 		t.Fatalf("auto-opened account %+v", sub)
 	}
 }

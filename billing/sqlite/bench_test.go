@@ -39,7 +39,7 @@ func BenchmarkConfirmedPayment(b *testing.B) {
 	eng, err := billing.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
-		Charger: NewAccounts(s, clk, AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1_000_000)}),
+		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1_000_000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
 	})

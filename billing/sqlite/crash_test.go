@@ -45,8 +45,8 @@ func TestCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := NewAccounts(s, clock.NewFake(time.Unix(0, 0)), AccountsOptions{}).
-			Open(ctx, Subscriber{MSISDN: crashPhone, Plan: Prepaid, Balance: opening}); err != nil {
+		if err := NewAccounts(s, clock.NewFake(time.Unix(0, 0)), billing.AccountsOptions{}).
+			Open(ctx, billing.Subscriber{MSISDN: crashPhone, Plan: billing.Prepaid, Balance: opening}); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()

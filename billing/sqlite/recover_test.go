@@ -29,7 +29,7 @@ func (l lostAnswer) Debit(ctx context.Context, key, msisdn string, amount billin
 func TestRecoveryWithAccounts(t *testing.T) {
 	t.Parallel()
 	e := newPayEnv(t)
-	acc := NewAccounts(e.store, e.clock, AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)})
+	acc := NewAccounts(e.store, e.clock, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)})
 	cfg := e.eng.Config()
 	cfg.ChargeTimeout = 2 * time.Second
 	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: lostAnswer{acc},

@@ -31,7 +31,7 @@ func newPayEnv(t *testing.T) *payEnv {
 	eng, err := billing.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
-		Charger: NewAccounts(s, clk, AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
+		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
 	})
