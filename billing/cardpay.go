@@ -87,6 +87,7 @@ var cardPayTexts = map[string]textDef{
 	"card_prompt": {"您正在向{merchant}购买{product}，金额{amount}元，使用尾号{last4}的银行卡支付。请在{validity}分钟内回复验证码{code}加空格再加6位钱包密码确认支付，不购买请忽略。",
 		[]string{"code"}},
 	"card_balance":                 {"您尾号{last4}的默认银行卡可用余额{balance}元。", []string{"balance"}},
+	"query_card":                   {"银行卡今日剩余额度{day_left}元，本月剩余额度{month_left}元。", []string{"day_left", "month_left"}},
 	"password_changed":             {"钱包密码已修改，请妥善保管，勿告诉他人。", nil},
 	"card_insufficient":            {"支付失败：银行卡余额不足，本次未扣费。", nil},
 	string(ReasonNoCard):           {"您没有可用的银行卡（或没有该尾号的银行卡）。请到营业厅绑定银行卡或设置默认卡，购买时加K用默认卡，加K和卡号后四位指定银行卡。", nil},

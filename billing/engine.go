@@ -630,6 +630,14 @@ func (e *Engine) query(ctx context.Context, mo InboundMO) (Result, error) {
 		}
 		day, month := remaining(lim, q)
 		body := e.cfg.text("query", "day_left", day.String(), "month_left", month.String(), "payments", list)
+		if e.cardsOn() { // the bank-card quota is kept apart
+			cq, err := e.lockQuota(ctx, tx, mo.MSISDN, MethodCard, now)
+			if err != nil {
+				return err
+			}
+			cday, cmonth := remaining(e.cfg.Limits[MethodCard], cq)
+			body += e.cfg.text("query_card", "day_left", cday.String(), "month_left", cmonth.String())
+		}
 		if err := e.enqueue(ctx, tx, mo.MSISDN, mo.ServiceAddr, OutboxQuery, 0, body); err != nil {
 			return err
 		}

@@ -194,6 +194,9 @@ func TestCardPaymentCharged(t *testing.T) {
 	if got := e.scalar(`SELECT count(*) FROM ledger_entries WHERE account = $1`, billing.SubscriberAccount(billing.MethodCard, phone1)); got != 1 {
 		t.Fatalf("card ledger entries %d, want 1", got)
 	}
+	if r := e.send(phone1, "CX"); r.Outcome != billing.OutcomeQueried || !strings.Contains(e.lastMT(phone1), "银行卡今日剩余额度35.00元") {
+		t.Fatalf("CX: %+v %q, want the card quota left", r, e.lastMT(phone1))
+	}
 	// The same reply again: already paid, no second debit.
 	if r := e.send(phone1, code+" "+e.password); r.Reason != billing.ReasonAlreadyPaid {
 		t.Fatalf("second confirmation: %+v", r)
