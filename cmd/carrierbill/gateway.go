@@ -197,7 +197,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		}
 		g.Store = postgres.NewStore(g.pool)
 		if charger == nil {
-			charger = postgres.NewAccounts(g.pool, g.Clock, postgres.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
+			charger = postgres.NewAccounts(g.pool, g.Clock, billing.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
 		}
 		log.Info("store: PostgreSQL")
 	} else {
@@ -211,7 +211,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		}
 		g.Store = g.sqlite
 		if charger == nil {
-			charger = sqlite.NewAccounts(g.sqlite, g.Clock, sqlite.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
+			charger = sqlite.NewAccounts(g.sqlite, g.Clock, billing.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
 		}
 		abs, _ := filepath.Abs(path)
 		log.Info("store: embedded SQLite (set DATABASE_URL for PostgreSQL)", "path", abs)
