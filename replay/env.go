@@ -64,13 +64,13 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 			return nil, fmt.Errorf("migrating the scratch schema: %w", err)
 		}
 		e.store = postgres.NewStore(pool)
-		acc := postgres.NewAccounts(pool, e.clock, postgres.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+		acc := postgres.NewAccounts(pool, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 		for _, a := range o.Accounts {
-			plan := postgres.Postpaid
+			plan := billing.Postpaid
 			if a.Prepaid {
-				plan = postgres.Prepaid
+				plan = billing.Prepaid
 			}
-			if err := acc.Open(ctx, postgres.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
+			if err := acc.Open(ctx, billing.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
 				return nil, fmt.Errorf("opening an account: %w", err)
 			}
 		}
@@ -95,13 +95,13 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		}
 		e.closers = append(e.closers, st.Close)
 		e.store = st
-		acc := sqlite.NewAccounts(st, e.clock, sqlite.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+		acc := sqlite.NewAccounts(st, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 		for _, a := range o.Accounts {
-			plan := sqlite.Postpaid
+			plan := billing.Postpaid
 			if a.Prepaid {
-				plan = sqlite.Prepaid
+				plan = billing.Prepaid
 			}
-			if err := acc.Open(ctx, sqlite.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
+			if err := acc.Open(ctx, billing.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
 				return nil, fmt.Errorf("opening an account: %w", err)
 			}
 		}

@@ -27,29 +27,12 @@ type Accounts struct {
 	opt   billing.AccountsOptions
 }
 
-// AccountsOptions configure Accounts; see billing.AccountsOptions. The
-// alias keeps callers that name it here compiling.
-type AccountsOptions = billing.AccountsOptions
-
 // NewAccounts returns the charger on pool.
 func NewAccounts(pool *pgxpool.Pool, clk clock.Clock, opt billing.AccountsOptions) *Accounts {
 	return &Accounts{pool: pool, clock: clk, opt: opt}
 }
 
 var _ billing.Charger = (*Accounts)(nil)
-
-// Plan, Prepaid, Postpaid and Subscriber are billing's; the aliases keep
-// callers that name them here compiling.
-type (
-	Plan       = billing.Plan
-	Subscriber = billing.Subscriber
-)
-
-// Plans (subscribers.plan).
-const (
-	Prepaid  = billing.Prepaid
-	Postpaid = billing.Postpaid
-)
 
 // Open creates or replaces the account s (operations, tests, the demo).
 func (a *Accounts) Open(ctx context.Context, s billing.Subscriber) error {

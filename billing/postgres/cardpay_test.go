@@ -106,7 +106,7 @@ func newPayEnv(t *testing.T, mut ...func(*billing.Config)) *payEnv {
 	}
 	e.eng, err = billing.NewEngine(billing.Options{
 		Config: cfg, Store: postgres.NewStore(pool), Limiter: billing.NewMemoryLimiter(clk), Clock: clk, Logger: log,
-		Charger:     postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true}),
+		Charger:     postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true}),
 		CardCharger: cs.Charger(e.bank), CardBank: e.bank, Hasher: hasher, Sealer: sealer,
 	})
 	if err != nil {
@@ -384,7 +384,7 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 	cfg.Merchants = []billing.Merchant{m}
 	eng, err := billing.NewEngine(billing.Options{
 		Config: cfg, Store: postgres.NewStore(pool), Limiter: billing.NewMemoryLimiter(clk), Clock: clk,
-		Charger:     postgres.NewAccounts(pool, clk, postgres.AccountsOptions{AutoOpen: true}),
+		Charger:     postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true}),
 		CardCharger: cs.Charger(bk), CardBank: bk, Hasher: hasher, Sealer: sealer,
 	})
 	if err != nil {
@@ -480,7 +480,7 @@ func TestCardRefundWithCardsOff(t *testing.T) {
 	}
 	off, err := billing.NewEngine(billing.Options{
 		Config: e.eng.Config(), Store: postgres.NewStore(e.pool), Limiter: billing.NewMemoryLimiter(e.clk), Clock: e.clk,
-		Charger: postgres.NewAccounts(e.pool, e.clk, postgres.AccountsOptions{AutoOpen: true}),
+		Charger: postgres.NewAccounts(e.pool, e.clk, billing.AccountsOptions{AutoOpen: true}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,29 +25,12 @@ type Accounts struct {
 	opt   billing.AccountsOptions
 }
 
-// AccountsOptions configure Accounts; see billing.AccountsOptions. The
-// alias keeps callers that name it here compiling.
-type AccountsOptions = billing.AccountsOptions
-
 // NewAccounts returns the phone-account charger on s.
 func NewAccounts(s *Store, clk clock.Clock, opt billing.AccountsOptions) *Accounts {
 	return &Accounts{s: s, clock: clk, opt: opt}
 }
 
 var _ billing.Charger = (*Accounts)(nil)
-
-// Plan, Prepaid, Postpaid and Subscriber are billing's; the aliases keep
-// callers that name them here compiling.
-type (
-	Plan       = billing.Plan
-	Subscriber = billing.Subscriber
-)
-
-// Plans (subscribers.plan).
-const (
-	Prepaid  = billing.Prepaid
-	Postpaid = billing.Postpaid
-)
 
 // Open creates or replaces the account sub (operations, tests, the demo).
 func (a *Accounts) Open(ctx context.Context, sub billing.Subscriber) error {

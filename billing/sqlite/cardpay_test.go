@@ -78,7 +78,7 @@ func newCardPayEnv(t *testing.T) *cardPayEnv {
 	cfg.Merchants = []billing.Merchant{m}
 	e.eng, err = billing.NewEngine(billing.Options{
 		Config: cfg, Store: s, Limiter: billing.NewMemoryLimiter(clk), Clock: clk, Logger: log,
-		Charger:     NewAccounts(s, clk, AccountsOptions{AutoOpen: true}),
+		Charger:     NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true}),
 		CardCharger: postgres.NewCardCharger(e.bank, s.TokenForCharge), CardBank: e.bank, Hasher: hasher, Sealer: sealer,
 	})
 	if err != nil {
