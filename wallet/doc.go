@@ -7,7 +7,7 @@
 // are stored or logged (RedactMO), with the parser of those texts.
 //
 // The formats of the password-carrying MOs are documented in
-// README-section.md and on ParseMO.
+// the README (Bank cards) and on ParseMO.
 //
 // This package must never store, log or return in clear a password, a card
 // number or an ID number it was handed (only hashes, fingerprints, masked

@@ -8,7 +8,7 @@ import (
 // MOKind is what a wallet MO asks for.
 type MOKind int
 
-// The wallet MO commands (see README-section.md).
+// The wallet MO commands (see the README (Bank cards)).
 const (
 	MONone              MOKind = iota // not a wallet command
 	MOChangePassword                  // MM <old> <new>
