@@ -19,7 +19,6 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/clock"
-	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/wallet"
 )
@@ -74,36 +73,15 @@ func bootCards(t *testing.T, embedded bool) *cardHarness {
 	}
 	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\nlog: {level: debug}\nadmin: {listen: \"127.0.0.1:0\"}\n%s",
 		dbURL, redisURL, prefix, testMerchants)
-	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	c.DataDir = t.TempDir()
-	c.Settlement.Dir = t.TempDir()
 	logs := &syncBuffer{}
-	log := NewLogger(logs, c.Log)
 	b := banksim.New(clock.Real{})
 	tok, err := b.AddCard(testPAN, testOwner, testOwnerID, billing.Yuan(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := GatewayOptions{SimulatorAddr: "127.0.0.1:0", SweepEvery: 200 * time.Millisecond, OutboxPoll: 10 * time.Millisecond,
-		Bank: b, CardKey: []byte(testCardKey), WalletPepper: []byte(testPepper), AdminToken: testAdminToken}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := OpenGateway(ctx, c, log, o)
-	if err != nil {
-		cancel()
-		t.Fatalf("OpenGateway: %v", err)
-	}
-	h := &harness{t: t, g: g, sim: g.Simulator, cancel: cancel, done: make(chan error, 1)}
-	h.phone.Store(time.Now().UnixNano() % 1e8)
-	go func() { h.done <- g.Run(ctx, o) }()
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := g.Simulator.WaitBound(wctx, 1); err != nil {
-		t.Fatalf("gateway never bound to the simulator: %v", err)
-	}
-	t.Cleanup(h.stop)
+	h := bootWith(t, yaml, logs, GatewayOptions{
+		Bank: b, CardKey: []byte(testCardKey), WalletPepper: []byte(testPepper), AdminToken: testAdminToken})
+	g := h.g
 	if g.Cards == nil {
 		t.Fatal("card payments are off in the gateway")
 	}

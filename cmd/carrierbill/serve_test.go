@@ -52,14 +52,22 @@ func boot(t *testing.T, dbURL, redisURL, prefix, extra string) *harness {
 	t.Helper()
 	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\n%s%s",
 		dbURL, redisURL, prefix, testMerchants, extra)
+	return bootWith(t, yaml, io.Discard, GatewayOptions{})
+}
+
+// bootWith starts the gateway serve would start for the configuration yaml,
+// logging to logs, with the built-in simulator on a free port and fast
+// sweeps, and waits until it is bound. It stops it when the test ends.
+func bootWith(t *testing.T, yaml string, logs io.Writer, o GatewayOptions) *harness {
+	t.Helper()
 	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	c.DataDir = t.TempDir()
 	c.Settlement.Dir = t.TempDir()
-	log := NewLogger(io.Discard, c.Log)
-	o := GatewayOptions{SimulatorAddr: "127.0.0.1:0", SweepEvery: 200 * time.Millisecond, OutboxPoll: 10 * time.Millisecond}
+	log := NewLogger(logs, c.Log)
+	o.SimulatorAddr, o.SweepEvery, o.OutboxPoll = "127.0.0.1:0", 200*time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
