@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -373,5 +375,50 @@ func TestServeStatementDownload(t *testing.T) {
 	}
 	if !strings.Contains(text, "139****") {
 		t.Fatalf("statement lacks the masked phone:\n%s", text)
+	}
+}
+
+// TestRefundCommand: the operator refunds a paid order with `carrierbill
+// refund`; running the same command again refunds nothing more.
+func TestRefundCommand(t *testing.T) {
+	t.Parallel()
+	_, prefix := dbtest.Redis(t)
+	dbURL := dbtest.Postgres(t)
+	h := boot(t, dbURL, dbtest.RedisURL(), prefix, "")
+	phone := h.newPhone()
+	h.send(phone, "106580088001", "VIP")
+	h.send(phone, "106580088001", codeOf(t, h.reply(phone, 1)))
+	h.reply(phone, 2)
+	ctx := context.Background()
+	var order int64
+	if err := h.g.pool.QueryRow(ctx, "SELECT order_id FROM charges WHERE msisdn = $1", phone).Scan(&order); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "carrierbill.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\n%s", dbURL, dbtest.RedisURL(), prefix, testMerchants)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		var out, errb strings.Builder
+		if code := run(ctx, []string{"refund", "-config", cfg, "-reason", "duplicate purchase", fmt.Sprint(order)}, &out, &errb); code != 0 {
+			t.Fatalf("refund #%d exited %d: %s", i+1, code, errb.String())
+		}
+		if !strings.Contains(out.String(), "15.00") {
+			t.Fatalf("refund #%d said %q", i+1, out.String())
+		}
+	}
+	var refunds int
+	var refunded int64
+	var status string
+	if err := h.g.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM refunds), (SELECT COALESCE(SUM(amount_fen),0)::bigint FROM refunds),
+		(SELECT status FROM orders WHERE id = $1)`, order).Scan(&refunds, &refunded, &status); err != nil {
+		t.Fatal(err)
+	}
+	if refunds != 1 || refunded != 1500 || status != "refunded" {
+		t.Fatalf("after two refund commands: %d refund(s) of %d fen, order %s; want 1 of 1500, refunded", refunds, refunded, status)
+	}
+	var out, errb strings.Builder
+	if code := run(ctx, []string{"refund", "-config", cfg, "-reason", "x", "not-a-number"}, &out, &errb); code != 2 {
+		t.Fatalf("a bad order number exited %d, want 2 (usage)", code)
 	}
 }
