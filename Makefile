@@ -12,6 +12,7 @@ demo: ## run the gateway's main job on this machine: carrierbill demo
 
 test: ## run every test with the race detector (Postgres/Redis tests skip locally when absent, fail under CI=true)
 	$(GO) vet $(PKGS)
+	@$(GO) run ./internal/dbtest/probe
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 lint: ## go vet, gofmt, and staticcheck when it is installed
