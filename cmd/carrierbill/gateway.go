@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
@@ -221,6 +222,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	var limiter billing.Limiter
 	lopts := billingredis.Options{Prefix: c.Redis.Prefix, Timeout: c.Redis.Timeout.D(), Logger: log}
 	if c.Redis.URL != "" {
+		goredis.SetLogger(redisLog{log.With("component", "redis")})
 		l, err := billingredis.Open(c.Redis.URL, lopts)
 		if err != nil {
 			return nil, err
@@ -453,4 +455,12 @@ func (s smppSender) Send(ctx context.Context, m billing.OutboundSMS) error {
 func tlsConfig(b config.Bind) *tls.Config {
 	host, _, _ := net.SplitHostPort(b.Addr)
 	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: b.TLSSkipVerify} //nolint:gosec // operator's choice, off by default
+}
+
+// redisLog carries go-redis's own messages (dial retries during an outage)
+// into the gateway's structured, masking log instead of bare stderr.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
