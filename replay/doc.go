@@ -16,6 +16,13 @@
 // Options.Seed, so the same trace with the same options gives byte-identical
 // output.
 //
+// When an Account has a card, offline replay also wires bank-card payments:
+// a bank/banksim simulated bank, the card store of the throwaway store, and
+// fixed throwaway card secrets (card key, password pepper, sealing key) and
+// cheap argon2id parameters — nothing they protect leaves the temporary
+// store. The cards are bound before the first message, with the wallet
+// password of the account, which the trace writes as {{password}}.
+//
 // Live (Live) it drives a running gateway through the SMSC simulator's HTTP
 // control endpoint (smpp/smsc Server.Handler) at the recorded pace, a
 // multiple of it, or a fixed rate, and measures MO → MT latency.
@@ -23,5 +30,5 @@
 // This package must never write to a store it did not create (offline uses a
 // fresh file or a fresh schema and removes it), never read the wall clock in
 // offline mode, and never print a phone number or a code in clear when asked
-// to redact.
+// to redact, nor a PAN or a wallet password ever.
 package replay

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	billingredis "github.com/carrierbill/carrierbill/billing/redis"
@@ -34,6 +35,7 @@ type env struct {
 	engine     *billing.Engine
 	dispatcher *billing.Dispatcher
 	rec        *recorder
+	passwords  map[string]string // wallet passwords of the bound cards, by phone
 	closers    []func() error
 }
 
@@ -55,6 +57,26 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		credit = DefaultCreditLimit
 	}
 	charger := o.Charger
+	var cw *cardWorld
+	var cardStore billing.CardStore
+	var owners cardOwners
+	var resolve bank.TokenResolver
+	for _, a := range o.Accounts {
+		if err := checkCardAccount(a); err != nil {
+			return nil, err
+		}
+	}
+	if hasCards(o.Accounts) {
+		e.passwords = map[string]string{}
+		for _, a := range o.Accounts {
+			if a.CardPAN != "" {
+				e.passwords[a.MSISDN] = a.WalletPassword
+			}
+		}
+		if cw, err = newCardWorld(e); err != nil {
+			return nil, fmt.Errorf("setting up the replay's card secrets: %w", err)
+		}
+	}
 	if o.DatabaseURL != "" {
 		pool, err := scratchSchema(ctx, o.DatabaseURL, e)
 		if err != nil {
@@ -64,6 +86,8 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 			return nil, fmt.Errorf("migrating the scratch schema: %w", err)
 		}
 		e.store = postgres.NewStore(pool)
+		cs := postgres.NewCardStore(pool)
+		cardStore, owners, resolve = cs, cs, cs.TokenForCharge
 		acc := postgres.NewAccounts(pool, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 		for _, a := range o.Accounts {
 			plan := billing.Postpaid
@@ -95,6 +119,7 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		}
 		e.closers = append(e.closers, st.Close)
 		e.store = st
+		cardStore, owners, resolve = st, st, st.TokenForCharge
 		acc := sqlite.NewAccounts(st, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 		for _, a := range o.Accounts {
 			plan := billing.Postpaid
@@ -118,14 +143,23 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		e.closers = append(e.closers, l.Close)
 		limiter = l
 	}
-	e.engine, err = billing.NewEngine(billing.Options{
+	eo := billing.Options{
 		Config: o.Config, Store: e.store, Charger: charger, Limiter: limiter, Clock: e.clock, Logger: e.log,
 		Codes: codeSource(o.Seed), Workers: 1,
-	})
+	}
+	if cw != nil {
+		cw.engineOptions(&eo, resolve)
+	}
+	e.engine, err = billing.NewEngine(eo)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the engine: %w", err)
 	}
 	e.dispatcher = &billing.Dispatcher{Store: e.store, Sender: e.rec, Clock: e.clock, Logger: e.log, Batch: outboxBatch}
+	if cw != nil {
+		if err := cw.bind(ctx, e, cardStore, owners, o.Accounts); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 

@@ -45,6 +45,16 @@ type Account struct {
 	Balance     billing.Money `json:"balance_fen,omitempty"`      // prepaid
 	CreditLimit billing.Money `json:"credit_limit_fen,omitempty"` // postpaid
 	Suspended   bool          `json:"suspended,omitempty"`
+	// A bank card bound to the number before the first message (all
+	// optional; card_pan switches them on). CardPAN is opened at the
+	// simulated bank with CardBalance, bound, and the wallet password set
+	// to WalletPassword (6 digits, the wallet policy), which the trace
+	// writes as PasswordPlaceholder. CardState is CardOpen, CardClosed or
+	// CardDecline.
+	CardPAN        string        `json:"card_pan,omitempty"`
+	CardBalance    billing.Money `json:"card_balance_fen,omitempty"`
+	CardState      string        `json:"card_state,omitempty"`
+	WalletPassword string        `json:"wallet_password,omitempty"`
 }
 
 // Options configure an offline replay.
@@ -404,6 +414,7 @@ func (j *joiner) join(rec trace.Record, now time.Time) (string, bool) {
 func (p *player) handle(ctx context.Context, rec trace.Record, text string) error {
 	p.sum.Messages++
 	phone := strings.TrimPrefix(rec.From, "+")
+	text = withPassword(text, p.env.passwords, phone)
 	if strings.Contains(text, CodePlaceholder) {
 		code, err := p.pendingCode(ctx, phone)
 		if err != nil {

@@ -75,7 +75,7 @@ type goldenCase struct {
 	opts   func(o *Options)
 }
 
-func goldenCases() []goldenCase {
+func goldenCases(t testing.TB) []goldenCase {
 	return []goldenCase{
 		{name: "reasons", path: "testdata/reasons.jsonl"},
 		{name: "accounts", path: "testdata/accounts.jsonl", opts: func(o *Options) {
@@ -89,6 +89,9 @@ func goldenCases() []goldenCase {
 		{name: "failures", path: "testdata/failures.jsonl", opts: func(o *Options) {
 			o.Limiter = failingLimiter{Limiter: billing.NewMemoryLimiter(clock.NewFake(time.Unix(0, 0))), key: "8613700000001"}
 			o.Charger = decliningCharger{}
+		}},
+		{name: "cards", path: "testdata/cards.jsonl", opts: func(o *Options) {
+			o.Accounts = readAccounts(t, "testdata/cards.accounts.jsonl")
 		}},
 		{name: "boundaries", path: "testdata/boundaries.jsonl", opts: func(o *Options) { o.CreditLimit = billing.Yuan(1000) }},
 		{name: "multipart", path: "testdata/multipart.jsonl"},
@@ -126,7 +129,7 @@ func replayFile(t *testing.T, c goldenCase) (out, summary []byte) {
 }
 
 func TestGolden(t *testing.T) {
-	for _, c := range goldenCases() {
+	for _, c := range goldenCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			out, sum := replayFile(t, c)
@@ -148,21 +151,34 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// cardReasons are the refusals of bank-card payments. Offline replay does
-// not wire card payments yet (no bank, no bound cards, no wallets in the
-// throwaway store): a card purchase replays as a phone-account purchase
-// would be refused, and these codes cannot occur.
-var cardReasons = map[billing.Reason]bool{
-	billing.ReasonNoCard: true, billing.ReasonPasswordRequired: true, billing.ReasonWrongPassword: true,
-	billing.ReasonWalletLocked: true, billing.ReasonBadPassword: true, billing.ReasonCardDeclined: true,
-	billing.ReasonCardClosed: true,
+// readAccounts reads an accounts file as `carrierbill replay --accounts`
+// does: one JSON object per line, # comments and blank lines skipped.
+func readAccounts(t testing.TB, path string) []Account {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Account
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		var a Account
+		if err := json.Unmarshal(line, &a); err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // TestEveryReason checks that the golden traces together cover every
-// rejection reason the engine emits for phone-account payments.
+// rejection reason the engine emits, bank-card refusals included.
 func TestEveryReason(t *testing.T) {
 	seen := map[string]bool{}
-	for _, c := range goldenCases() {
+	for _, c := range goldenCases(t) {
 		b, err := os.ReadFile(filepath.Join("testdata", c.name+".out"))
 		if err != nil {
 			t.Fatalf("golden output of %s: %v (run go test -update)", c.name, err)
@@ -175,12 +191,63 @@ func TestEveryReason(t *testing.T) {
 		}
 	}
 	for _, r := range billing.Reasons {
-		if cardReasons[r] {
-			continue
-		}
 		if !seen[string(r)] {
 			t.Errorf("no golden trace rejects with %s", r)
 		}
+	}
+}
+
+// TestCardSecretsStayOut: the wallet passwords and PANs of the accounts
+// file never appear in the output (cards are named by their last four
+// digits, as in the MTs a subscriber gets).
+func TestCardSecretsStayOut(t *testing.T) {
+	t.Parallel()
+	var c goldenCase
+	for _, x := range goldenCases(t) {
+		if x.name == "cards" {
+			c = x
+		}
+	}
+	out, sum := replayFile(t, c)
+	for _, a := range readAccounts(t, "testdata/cards.accounts.jsonl") {
+		for _, secret := range []string{a.CardPAN, a.WalletPassword} {
+			if bytes.Contains(out, []byte(secret)) || bytes.Contains(sum, []byte(secret)) {
+				t.Errorf("the output carries a secret of %s's account in clear", a.MSISDN[:5])
+			}
+		}
+	}
+}
+
+// TestBadCardAccounts: card fields that cannot be set up stop the replay
+// before the first message.
+func TestBadCardAccounts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		a    Account
+	}{
+		{"bad pan", Account{MSISDN: "8613600000001", CardPAN: "6222020000000000019", WalletPassword: "135790"}},
+		{"weak password", Account{MSISDN: "8613600000001", CardPAN: "6222020000000000018", WalletPassword: "123456"}},
+		{"no password", Account{MSISDN: "8613600000001", CardPAN: "6222020000000000018"}},
+		{"unknown state", Account{MSISDN: "8613600000001", CardPAN: "6222020000000000018", WalletPassword: "135790", CardState: "frozen"}},
+		{"card fields without a pan", Account{MSISDN: "8613600000001", WalletPassword: "135790"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := trace.NewReader(strings.NewReader(""), "empty.jsonl", trace.JSONL, trace.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			_, err = Run(context.Background(), r, &out, Options{Config: testConfig(t), Accounts: []Account{tc.a}})
+			if err == nil {
+				t.Fatal("Run accepted the account")
+			}
+			for _, secret := range []string{tc.a.CardPAN, tc.a.WalletPassword} {
+				if secret != "" && strings.Contains(err.Error(), secret) {
+					t.Errorf("the error %q carries a secret in clear", err)
+				}
+			}
+		})
 	}
 }
 
@@ -188,7 +255,7 @@ func TestEveryReason(t *testing.T) {
 // A different seed gives different codes.
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
-	c := goldenCases()[0]
+	c := goldenCases(t)[0]
 	a, sa := replayFile(t, c)
 	b, sb := replayFile(t, c)
 	if !bytes.Equal(a, b) || !bytes.Equal(sa, sb) {
@@ -273,7 +340,7 @@ func checkGolden(t *testing.T, path string, got []byte) {
 func TestPostgresReplaysLikeEmbedded(t *testing.T) {
 	t.Parallel()
 	url := dbtest.Postgres(t)
-	c := goldenCases()[0]
+	c := goldenCases(t)[0]
 	c.opts = func(o *Options) { o.DatabaseURL = url }
 	out, sum := replayFile(t, c)
 	checkGolden(t, filepath.Join("testdata", c.name+".out"), out)

@@ -35,7 +35,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	seed := fs.Uint64("seed", 1, "seed of the confirmation codes (same trace, same seed: same output)")
 	redactOut := fs.Bool("redact", false, "mask phone numbers and codes in the output")
 	dbURL := fs.String("database-url", "", "replay on PostgreSQL (in a scratch schema, dropped afterwards) instead of the embedded store")
-	accounts := fs.String("accounts", "", "JSON lines of accounts to open first: {\"msisdn\",\"prepaid\",\"balance_fen\",\"credit_limit_fen\",\"suspended\"}")
+	accounts := fs.String("accounts", "", "JSON lines of accounts to open first: {\"msisdn\",\"prepaid\",\"balance_fen\",\"credit_limit_fen\",\"suspended\"}, a card: \"card_pan\",\"card_balance_fen\",\"card_state\",\"wallet_password\" (see README)")
 	noAutoOpen := fs.Bool("no-auto-open", false, "decline numbers without an account (unknown_subscriber) instead of opening them")
 	port := fs.Uint("port", 0, "captures: only TCP streams with this port (0: every SMPP stream)")
 	smscAddr := fs.String("smsc", "", "live mode: the SMSC simulator's HTTP control endpoint (host:port or URL) of a running gateway")
@@ -148,8 +148,8 @@ func parseAccounts(b []byte, path string) ([]replay.Account, error) {
 		var a replay.Account
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&a); err != nil || a.MSISDN == "" || a.Balance < 0 || a.CreditLimit < 0 {
-			return nil, fmt.Errorf("%s:%d: want {\"msisdn\":...,\"prepaid\":...,\"balance_fen\":...,\"credit_limit_fen\":...,\"suspended\":...}", path, n)
+		if err := dec.Decode(&a); err != nil || a.MSISDN == "" || a.Balance < 0 || a.CreditLimit < 0 || a.CardBalance < 0 {
+			return nil, fmt.Errorf("%s:%d: want {\"msisdn\":...,\"prepaid\":...,\"balance_fen\":...,\"credit_limit_fen\":...,\"suspended\":...} (a card: \"card_pan\",\"card_balance_fen\",\"card_state\",\"wallet_password\")", path, n)
 		}
 		out = append(out, a)
 	}

@@ -121,6 +121,8 @@ var accountsCases = []struct {
 	{`{"msisdn":""}`, -1},
 	{`{"msisdn":"1","balance_fen":-1}`, -1},
 	{`{"msisdn":"1","colour":"red"}`, -1},
+	{`{"msisdn":"8613600000001","card_pan":"6222020000000000018","card_balance_fen":10000,"card_state":"decline","wallet_password":"135790"}`, 1},
+	{`{"msisdn":"1","card_pan":"6222020000000000018","card_balance_fen":-1}`, -1},
 	{`not json`, -1},
 }
 
