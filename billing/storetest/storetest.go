@@ -3,7 +3,9 @@
 // (PostgreSQL in billing/postgres, the embedded SQLite store). A store that
 // passes keeps the invariants of DESIGN.md §4 that depend on storage:
 // orders, limits under concurrency, idempotency, the outbox, the recovery
-// sweep, refunds, and calendar days and months in Asia/Shanghai.
+// sweep, refunds, and calendar days and months in Asia/Shanghai. RunCards
+// adds the bank-card payments (wallet password, lockout, the simulated
+// bank's declines and timeouts) for stores that also keep cards.
 //
 // The charger here is an in-process stand-in for an external account
 // system (it is not the store under test); the limiter is
@@ -231,14 +233,20 @@ func (e *env) mo(from, to, text string) billing.Result {
 // mts takes every due MT from the outbox (marking it sent).
 func (e *env) mts() []billing.OutboxMsg {
 	e.t.Helper()
-	now := e.clock.Now()
-	ms, err := e.store.ClaimOutbox(e.ctx, now, now.Add(time.Minute), 1000)
+	return claimDue(e.t, e.ctx, e.store, e.clock.Now())
+}
+
+// claimDue takes every MT due at now from the outbox of store, marking it
+// sent.
+func claimDue(t *testing.T, ctx context.Context, store billing.Store, now time.Time) []billing.OutboxMsg {
+	t.Helper()
+	ms, err := store.ClaimOutbox(ctx, now, now.Add(time.Minute), 1000)
 	if err != nil {
-		e.t.Fatalf("ClaimOutbox: %v", err)
+		t.Fatalf("ClaimOutbox: %v", err)
 	}
 	for _, m := range ms {
-		if err := e.store.MarkSent(e.ctx, m.ID, now); err != nil {
-			e.t.Fatalf("MarkSent: %v", err)
+		if err := store.MarkSent(ctx, m.ID, now); err != nil {
+			t.Fatalf("MarkSent: %v", err)
 		}
 	}
 	return ms
@@ -294,39 +302,57 @@ func (e *env) pay(from, to, text string) billing.Result {
 
 func (e *env) order(id int64) billing.Order {
 	e.t.Helper()
-	var o billing.Order
-	if err := e.store.InTx(e.ctx, func(tx billing.Tx) error {
-		var err error
-		o, err = tx.GetOrder(e.ctx, id)
-		return err
-	}); err != nil {
-		e.t.Fatalf("GetOrder(%d): %v", id, err)
-	}
-	return o
+	return getOrder(e.t, e.ctx, e.store, id)
 }
 
 func (e *env) charge(orderID int64) billing.Charge {
 	e.t.Helper()
-	var c billing.Charge
-	if err := e.store.InTx(e.ctx, func(tx billing.Tx) error {
-		var err error
-		c, err = tx.ChargeByOrder(e.ctx, orderID)
-		return err
-	}); err != nil {
-		e.t.Fatalf("ChargeByOrder(%d): %v", orderID, err)
-	}
-	return c
+	return chargeByOrder(e.t, e.ctx, e.store, orderID)
 }
 
 func (e *env) quota(msisdn string) billing.Quota {
 	e.t.Helper()
-	var q billing.Quota
-	if err := e.store.InTx(e.ctx, func(tx billing.Tx) error {
+	return lockQuota(e.t, e.ctx, e.store, msisdn, billing.MethodPhone)
+}
+
+// getOrder reads the order id from store.
+func getOrder(t *testing.T, ctx context.Context, store billing.Store, id int64) billing.Order {
+	t.Helper()
+	var o billing.Order
+	if err := store.InTx(ctx, func(tx billing.Tx) error {
 		var err error
-		q, err = tx.LockQuota(e.ctx, msisdn, billing.MethodPhone, "2000-01-01", "2000-01-01")
+		o, err = tx.GetOrder(ctx, id)
 		return err
 	}); err != nil {
-		e.t.Fatalf("LockQuota: %v", err)
+		t.Fatalf("GetOrder(%d): %v", id, err)
+	}
+	return o
+}
+
+// chargeByOrder reads the charge of the order orderID from store.
+func chargeByOrder(t *testing.T, ctx context.Context, store billing.Store, orderID int64) billing.Charge {
+	t.Helper()
+	var c billing.Charge
+	if err := store.InTx(ctx, func(tx billing.Tx) error {
+		var err error
+		c, err = tx.ChargeByOrder(ctx, orderID)
+		return err
+	}); err != nil {
+		t.Fatalf("ChargeByOrder(%d): %v", orderID, err)
+	}
+	return c
+}
+
+// lockQuota returns the quota row of (msisdn, method) as last saved.
+func lockQuota(t *testing.T, ctx context.Context, store billing.Store, msisdn string, method billing.Method) billing.Quota {
+	t.Helper()
+	var q billing.Quota
+	if err := store.InTx(ctx, func(tx billing.Tx) error {
+		var err error
+		q, err = tx.LockQuota(ctx, msisdn, method, "2000-01-01", "2000-01-01")
+		return err
+	}); err != nil {
+		t.Fatalf("LockQuota: %v", err)
 	}
 	return q
 }
