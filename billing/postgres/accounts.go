@@ -62,19 +62,12 @@ func (a *Accounts) Get(ctx context.Context, msisdn string) (billing.Subscriber, 
 }
 
 func (a *Accounts) keyed(ctx context.Context, key string, fn func(pgx.Tx) error) error {
-	var err error
-	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, key); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
-		if err == nil || !retryable(err) {
+	return retryTx(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, key); err != nil {
 			return err
 		}
-	}
-	return err
+		return fn(tx)
+	})
 }
 
 // Debit implements billing.Charger.

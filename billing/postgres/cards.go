@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,23 +29,7 @@ var _ billing.CardStore = (*CardStore)(nil)
 // InCardTx implements billing.CardStore, retrying serialization failures
 // and deadlocks like Store.InTx.
 func (s *CardStore) InCardTx(ctx context.Context, fn func(tx billing.CardTx) error) error {
-	var err error
-	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
-			return fn(&cardTx{tx: ptx})
-		})
-		if err == nil || !retryable(err) {
-			return err
-		}
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return fmt.Errorf("%w: %v", billing.ErrConflict, err)
+	return retryTx(ctx, s.pool, func(ptx pgx.Tx) error { return fn(&cardTx{tx: ptx}) })
 }
 
 // TokenForCharge returns the bank token of the card the charge keyed key

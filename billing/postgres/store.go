@@ -61,15 +61,20 @@ func mapErr(err error) error {
 
 // InTx implements billing.Store.
 func (s *Store) InTx(ctx context.Context, fn func(tx billing.Tx) error) error {
+	return retryTx(ctx, s.pool, func(ptx pgx.Tx) error { return fn(&tx{tx: ptx}) })
+}
+
+// retryTx runs fn in a transaction on pool and runs it again, after a
+// jittered pause so the losers spread out, when it hit a serialization
+// failure or a deadlock; after maxTxAttempts it gives up with
+// billing.ErrConflict. Every transaction of this package goes through it.
+func retryTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
-			return fn(&tx{tx: ptx})
-		})
+		err = pgx.BeginFunc(ctx, pool, fn)
 		if err == nil || !retryable(err) {
 			return err
 		}
-		// Jittered pause before the next attempt so the losers spread out.
 		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
 		select {
 		case <-ctx.Done():
