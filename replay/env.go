@@ -61,6 +61,7 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	var cardStore billing.CardStore
 	var owners cardOwners
 	var resolve bank.TokenResolver
+	var phone phoneAccounts
 	for _, a := range o.Accounts {
 		if err := checkCardAccount(a); err != nil {
 			return nil, err
@@ -88,19 +89,7 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		e.store = postgres.NewStore(pool)
 		cs := postgres.NewCardStore(pool)
 		cardStore, owners, resolve = cs, cs, cs.TokenForCharge
-		acc := postgres.NewAccounts(pool, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
-		for _, a := range o.Accounts {
-			plan := billing.Postpaid
-			if a.Prepaid {
-				plan = billing.Prepaid
-			}
-			if err := acc.Open(ctx, billing.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
-				return nil, fmt.Errorf("opening an account: %w", err)
-			}
-		}
-		if charger == nil {
-			charger = acc
-		}
+		phone = postgres.NewAccounts(pool, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 	} else {
 		base := o.Dir
 		if base == "" {
@@ -120,19 +109,13 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		e.closers = append(e.closers, st.Close)
 		e.store = st
 		cardStore, owners, resolve = st, st, st.TokenForCharge
-		acc := sqlite.NewAccounts(st, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
-		for _, a := range o.Accounts {
-			plan := billing.Postpaid
-			if a.Prepaid {
-				plan = billing.Prepaid
-			}
-			if err := acc.Open(ctx, billing.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
-				return nil, fmt.Errorf("opening an account: %w", err)
-			}
-		}
-		if charger == nil {
-			charger = acc
-		}
+		phone = sqlite.NewAccounts(st, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+	}
+	if err := openAccounts(ctx, phone, o.Accounts); err != nil {
+		return nil, err
+	}
+	if charger == nil {
+		charger = phone
 	}
 	limiter := o.Limiter
 	if limiter == nil {
@@ -222,4 +205,25 @@ func (e *env) close() error {
 	}
 	e.closers = nil
 	return errors.Join(errs...)
+}
+
+// phoneAccounts is the phone-account charger of either store, which can
+// also open accounts.
+type phoneAccounts interface {
+	billing.Charger
+	Open(ctx context.Context, s billing.Subscriber) error
+}
+
+// openAccounts opens the accounts the --accounts file lists.
+func openAccounts(ctx context.Context, acc phoneAccounts, accounts []Account) error {
+	for _, a := range accounts {
+		plan := billing.Postpaid
+		if a.Prepaid {
+			plan = billing.Prepaid
+		}
+		if err := acc.Open(ctx, billing.Subscriber{MSISDN: a.MSISDN, Plan: plan, Balance: a.Balance, CreditLimit: a.CreditLimit, Suspended: a.Suspended}); err != nil {
+			return fmt.Errorf("opening an account: %w", err)
+		}
+	}
+	return nil
 }
