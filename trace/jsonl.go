@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -40,16 +39,12 @@ func newJSONL(br *bufio.Reader, name string, _ Options) *jsonlSource {
 
 func (s *jsonlSource) next(st *Stats) (item, error) {
 	for {
-		line, n, tooLong, err := s.lines.next()
+		line, pos, skip, err := s.lines.nextAt(s.name)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return item{}, err
-			}
-			return item{}, fmt.Errorf("reading %s: %w", s.name, err)
+			return item{}, err
 		}
-		pos := Position{File: s.name, Line: n}
-		if tooLong {
-			return item{err: &ParseError{Pos: pos, Reason: ReasonLineTooLong, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}}, nil
+		if skip != nil {
+			return item{err: skip}, nil
 		}
 		t := bytes.TrimSpace(line)
 		if len(t) == 0 {

@@ -3,9 +3,7 @@ package trace
 import (
 	"bufio"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,16 +31,12 @@ func newKannel(br *bufio.Reader, name string, opts Options) *kannelSource {
 
 func (s *kannelSource) next(st *Stats) (item, error) {
 	for {
-		line, n, tooLong, err := s.lines.next()
+		line, pos, skip, err := s.lines.nextAt(s.name)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return item{}, err
-			}
-			return item{}, fmt.Errorf("reading %s: %w", s.name, err)
+			return item{}, err
 		}
-		pos := Position{File: s.name, Line: n}
-		if tooLong {
-			return item{err: &ParseError{Pos: pos, Reason: ReasonLineTooLong, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}}, nil
+		if skip != nil {
+			return item{err: skip}, nil
 		}
 		rec, ok, perr := parseKannelLine(string(line), pos, s.loc)
 		if perr != nil {

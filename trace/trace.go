@@ -464,6 +464,24 @@ type lineReader struct {
 	buf  []byte
 }
 
+// nextAt is next for a line-based format reading file name: it returns the
+// line and its position, a *ParseError to skip when the line was too long,
+// or the read error (io.EOF at the end; others say which file).
+func (l *lineReader) nextAt(name string) (line []byte, pos Position, skip *ParseError, err error) {
+	line, n, tooLong, err := l.next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Position{}, nil, err
+		}
+		return nil, Position{}, nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	pos = Position{File: name, Line: n}
+	if tooLong {
+		return nil, pos, &ParseError{Pos: pos, Reason: ReasonLineTooLong, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}, nil
+	}
+	return line, pos, nil, nil
+}
+
 // next returns the next line (valid until the next call), its 1-based
 // number, and tooLong when the line exceeded MaxLine (its content then is
 // nil). err is io.EOF at the end.
