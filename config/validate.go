@@ -37,88 +37,130 @@ var (
 	keywordChar = regexp.MustCompile(`^[\p{L}\p{N}_\-]+$`)
 )
 
-// Validate reports every problem in c, each naming its field. It returns nil
-// or an Errors.
-func (c *Config) Validate() error {
-	var es Errors
-	bad := func(field, format string, args ...any) {
-		es = append(es, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+// problems collects the FieldErrors of one validation.
+type problems struct{ es Errors }
 
+// add records a problem with field.
+func (p *problems) add(field, format string, args ...any) {
+	p.es = append(p.es, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate reports every problem in c, each naming its field. It returns nil
+// or an Errors. Each step checks one section of the file; a new section
+// adds its own step here.
+func (c *Config) Validate() error {
+	p := &problems{}
+	c.checkBasics(p)
+	c.checkStores(p)
+	c.checkSMSC(p)
+	c.checkOrders(p)
+	c.checkLimits(p)
+	c.checkFrequency(p)
+	c.checkAccounts(p)
+	c.checkMerchants(p)
+	c.checkSettlement(p)
+	c.checkLog(p)
+	if len(p.es) == 0 {
+		return nil
+	}
+	return p.es
+}
+
+// checkBasics checks the top-level settings: time zone and service code.
+func (c *Config) checkBasics(p *problems) {
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
-		bad("timezone", "unknown time zone %q (want an IANA name like Asia/Shanghai)", c.Timezone)
+		p.add("timezone", "unknown time zone %q (want an IANA name like Asia/Shanghai)", c.Timezone)
 	}
 	if !digits.MatchString(c.ServiceCode) || len(c.ServiceCode) > 16 {
-		bad("service_code", "%q is not a service code of up to 16 digits", c.ServiceCode)
+		p.add("service_code", "%q is not a service code of up to 16 digits", c.ServiceCode)
 	}
+}
+
+// checkStores checks the database and Redis sections.
+func (c *Config) checkStores(p *problems) {
 	if c.Database.URL != "" {
 		if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("database.url", "want a postgres:// URL (or leave it empty for the embedded store)")
+			p.add("database.url", "want a postgres:// URL (or leave it empty for the embedded store)")
 		}
 	}
 	if c.Database.MaxConns < 0 {
-		bad("database.max_conns", "must not be negative")
+		p.add("database.max_conns", "must not be negative")
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("redis.url", "want a redis:// URL (or leave it empty for the in-process Redis)")
+			p.add("redis.url", "want a redis:// URL (or leave it empty for the in-process Redis)")
 		}
 	}
 	if c.Redis.Timeout <= 0 {
-		bad("redis.timeout", "must be positive")
+		p.add("redis.timeout", "must be positive")
 	}
+}
 
+// checkSMSC checks every SMPP bind.
+func (c *Config) checkSMSC(p *problems) {
 	names := map[string]bool{}
 	for i, b := range c.SMSC.Binds {
 		f := fmt.Sprintf("smsc.binds[%d]", i)
 		if names[b.Name] {
-			bad(f+".name", "%q is used by another bind", b.Name)
+			p.add(f+".name", "%q is used by another bind", b.Name)
 		}
 		names[b.Name] = true
-		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
-			bad(f+".addr", "%q is not host:port (env CARRIERBILL_SMSC_ADDR sets the first bind's)", b.Addr)
-		}
-		if b.SystemID == "" || len(b.SystemID) > 15 {
-			bad(f+".system_id", "required, at most 15 characters (env CARRIERBILL_SMSC_SYSTEM_ID)")
-		}
-		if len(b.Password) > 8 {
-			bad(f+".password", "at most 8 characters in SMPP 3.4")
-		}
-		if len(b.SystemType) > 12 {
-			bad(f+".system_type", "at most 12 characters")
-		}
-		if b.Mode != "transceiver" && b.Mode != "transmitter+receiver" {
-			bad(f+".mode", "%q: want transceiver or transmitter+receiver", b.Mode)
-		}
-		if b.AddrTON < 0 || b.AddrTON > 6 {
-			bad(f+".addr_ton", "want 0..6")
-		}
-		if b.AddrNPI < 0 || b.AddrNPI > 18 {
-			bad(f+".addr_npi", "want 0..18")
-		}
-		if b.Window < 1 || b.Window > 1000 {
-			bad(f+".window", "want 1..1000 messages in flight")
-		}
-		if b.MaxPerSecond < 0 {
-			bad(f+".max_per_second", "must not be negative (0: no cap)")
-		}
-		if b.EnquireLink < Duration(time.Second) {
-			bad(f+".enquire_link", "want at least 1s")
-		}
-		if b.EnquireLinkTimeout <= 0 {
-			bad(f+".enquire_link_timeout", "must be positive")
-		}
-		if b.PartTimeout <= 0 {
-			bad(f+".part_timeout", "must be positive")
-		}
+		checkBind(p, f, b)
 	}
+}
 
+// checkBind checks one SMPP bind, named f.
+func checkBind(p *problems, f string, b Bind) {
+	if _, _, err := net.SplitHostPort(b.Addr); err != nil {
+		p.add(f+".addr", "%q is not host:port (env CARRIERBILL_SMSC_ADDR sets the first bind's)", b.Addr)
+	}
+	if b.SystemID == "" || len(b.SystemID) > 15 {
+		p.add(f+".system_id", "required, at most 15 characters (env CARRIERBILL_SMSC_SYSTEM_ID)")
+	}
+	if len(b.Password) > 8 {
+		p.add(f+".password", "at most 8 characters in SMPP 3.4")
+	}
+	if len(b.SystemType) > 12 {
+		p.add(f+".system_type", "at most 12 characters")
+	}
+	if b.Mode != "transceiver" && b.Mode != "transmitter+receiver" {
+		p.add(f+".mode", "%q: want transceiver or transmitter+receiver", b.Mode)
+	}
+	if b.AddrTON < 0 || b.AddrTON > 6 {
+		p.add(f+".addr_ton", "want 0..6")
+	}
+	if b.AddrNPI < 0 || b.AddrNPI > 18 {
+		p.add(f+".addr_npi", "want 0..18")
+	}
+	if b.Window < 1 || b.Window > 1000 {
+		p.add(f+".window", "want 1..1000 messages in flight")
+	}
+	if b.MaxPerSecond < 0 {
+		p.add(f+".max_per_second", "must not be negative (0: no cap)")
+	}
+	if b.EnquireLink < Duration(time.Second) {
+		p.add(f+".enquire_link", "want at least 1s")
+	}
+	if b.EnquireLinkTimeout <= 0 {
+		p.add(f+".enquire_link_timeout", "must be positive")
+	}
+	if b.PartTimeout <= 0 {
+		p.add(f+".part_timeout", "must be positive")
+	}
+}
+
+// checkOrders checks the confirmation-code rules.
+func (c *Config) checkOrders(p *problems) {
 	if c.Orders.CodeValidity < Duration(time.Minute) {
-		bad("orders.code_validity", "want at least 1m")
+		p.add("orders.code_validity", "want at least 1m")
 	}
 	if c.Orders.MaxWrongCodes < 1 || c.Orders.MaxWrongCodes > 3 {
-		bad("orders.max_wrong_codes", "want 1..3")
+		p.add("orders.max_wrong_codes", "want 1..3")
 	}
+}
+
+// checkLimits checks the spend limits of every payment method.
+func (c *Config) checkLimits(p *problems) {
 	methods := make([]string, 0, len(c.Limits))
 	for m := range c.Limits {
 		methods = append(methods, m)
@@ -128,82 +170,106 @@ func (c *Config) Validate() error {
 		l := c.Limits[method]
 		f := "limits." + method
 		if method != "phone" && method != "card" {
-			bad(f, "unknown payment method %q (want phone or card)", method)
+			p.add(f, "unknown payment method %q (want phone or card)", method)
 			continue
 		}
 		if l.PerPayment.Money <= 0 {
-			bad(f+".per_payment", "must be positive")
+			p.add(f+".per_payment", "must be positive")
 		}
 		if l.Daily.Money < l.PerPayment.Money {
-			bad(f+".daily", "%s is below per_payment %s", l.Daily.Money, l.PerPayment.Money)
+			p.add(f+".daily", "%s is below per_payment %s", l.Daily.Money, l.PerPayment.Money)
 		}
 		if l.Monthly.Money < l.Daily.Money {
-			bad(f+".monthly", "%s is below daily %s", l.Monthly.Money, l.Daily.Money)
+			p.add(f+".monthly", "%s is below daily %s", l.Monthly.Money, l.Daily.Money)
 		}
 	}
+}
+
+// checkFrequency checks the frequency rules (0 switches one off).
+func (c *Config) checkFrequency(p *problems) {
 	if c.Frequency.MinInterval != nil && *c.Frequency.MinInterval < 0 {
-		bad("frequency.min_interval", "must not be negative (0 switches it off)")
+		p.add("frequency.min_interval", "must not be negative (0 switches it off)")
 	}
 	if c.Frequency.PurchasesPerHour != nil && *c.Frequency.PurchasesPerHour < 0 {
-		bad("frequency.purchases_per_hour", "must not be negative (0 switches it off)")
+		p.add("frequency.purchases_per_hour", "must not be negative (0 switches it off)")
 	}
 	if c.Frequency.ConfirmationsPerOrder != nil && *c.Frequency.ConfirmationsPerOrder < 0 {
-		bad("frequency.confirmations_per_order", "must not be negative (0 switches it off)")
+		p.add("frequency.confirmations_per_order", "must not be negative (0 switches it off)")
 	}
-	if c.Accounts.CreditLimit.Money < 0 {
-		bad("accounts.credit_limit", "must not be negative")
-	}
+}
 
+// checkAccounts checks the built-in phone-account charger.
+func (c *Config) checkAccounts(p *problems) {
+	if c.Accounts.CreditLimit.Money < 0 {
+		p.add("accounts.credit_limit", "must not be negative")
+	}
+}
+
+// checkMerchants checks every merchant and its catalog.
+func (c *Config) checkMerchants(p *problems) {
 	codes := map[string]int{}
 	for i, m := range c.Merchants {
 		f := fmt.Sprintf("merchants[%d]", i)
 		if !digits.MatchString(m.Code) || len(m.Code) > 8 {
-			bad(f+".code", "%q is not a merchant code of up to 8 digits", m.Code)
+			p.add(f+".code", "%q is not a merchant code of up to 8 digits", m.Code)
 		} else if j, dup := codes[m.Code]; dup {
-			bad(f+".code", "%q is also merchants[%d]'s code", m.Code, j)
+			p.add(f+".code", "%q is also merchants[%d]'s code", m.Code, j)
 		}
 		codes[m.Code] = i
-		if strings.TrimSpace(m.Name) == "" {
-			bad(f+".name", "required: subscribers see it in every prompt")
+		c.checkMerchant(p, f, m)
+	}
+}
+
+// checkMerchant checks one merchant, named f, and its products.
+func (c *Config) checkMerchant(p *problems, f string, m Merchant) {
+	if strings.TrimSpace(m.Name) == "" {
+		p.add(f+".name", "required: subscribers see it in every prompt")
+	}
+	if !m.OpenAmount && len(m.Products) == 0 {
+		p.add(f, "has no products and is not open_amount: nothing can be bought")
+	}
+	if m.OpenAmount {
+		if m.MinAmount.Money <= 0 {
+			p.add(f+".min_amount", "must be positive")
 		}
-		if !m.OpenAmount && len(m.Products) == 0 {
-			bad(f, "has no products and is not open_amount: nothing can be bought")
-		}
-		if m.OpenAmount {
-			if m.MinAmount.Money <= 0 {
-				bad(f+".min_amount", "must be positive")
-			}
-			if m.MaxAmount.Money < m.MinAmount.Money {
-				bad(f+".max_amount", "%s is below min_amount %s", m.MaxAmount.Money, m.MinAmount.Money)
-			}
-		}
-		if m.PerMessageFee.Money < 0 {
-			bad(f+".per_message_fee", "must not be negative")
-		}
-		kws := map[string]bool{}
-		for j, p := range m.Products {
-			pf := fmt.Sprintf("%s.products[%d]", f, j)
-			kw := strings.ToUpper(strings.TrimSpace(p.Keyword))
-			switch {
-			case kw == "" || !keywordChar.MatchString(kw):
-				bad(pf+".keyword", "%q: want letters, digits, '_' or '-'", p.Keyword)
-			case digits.MatchString(kw):
-				bad(pf+".keyword", "%q is all digits: it would read as an amount or a code", p.Keyword)
-			case kw == "CX":
-				bad(pf+".keyword", "CX is the quota query")
-			case kws[kw]:
-				bad(pf+".keyword", "%q is used twice in this merchant", p.Keyword)
-			}
-			kws[kw] = true
-			if strings.TrimSpace(p.Name) == "" {
-				bad(pf+".name", "required: subscribers see it in the prompt")
-			}
-			if p.Amount.Money <= 0 {
-				bad(pf+".amount", "must be positive")
-			}
+		if m.MaxAmount.Money < m.MinAmount.Money {
+			p.add(f+".max_amount", "%s is below min_amount %s", m.MaxAmount.Money, m.MinAmount.Money)
 		}
 	}
+	if m.PerMessageFee.Money < 0 {
+		p.add(f+".per_message_fee", "must not be negative")
+	}
+	kws := map[string]bool{}
+	for j, pr := range m.Products {
+		c.checkProduct(p, fmt.Sprintf("%s.products[%d]", f, j), pr, kws)
+	}
+}
 
+// checkProduct checks one product, named f; kws holds the keywords its
+// merchant's earlier products use.
+func (c *Config) checkProduct(p *problems, f string, pr Product, kws map[string]bool) {
+	kw := strings.ToUpper(strings.TrimSpace(pr.Keyword))
+	switch {
+	case kw == "" || !keywordChar.MatchString(kw):
+		p.add(f+".keyword", "%q: want letters, digits, '_' or '-'", pr.Keyword)
+	case digits.MatchString(kw):
+		p.add(f+".keyword", "%q is all digits: it would read as an amount or a code", pr.Keyword)
+	case kw == "CX":
+		p.add(f+".keyword", "CX is the quota query")
+	case kws[kw]:
+		p.add(f+".keyword", "%q is used twice in this merchant", pr.Keyword)
+	}
+	kws[kw] = true
+	if strings.TrimSpace(pr.Name) == "" {
+		p.add(f+".name", "required: subscribers see it in the prompt")
+	}
+	if pr.Amount.Money <= 0 {
+		p.add(f+".amount", "must be positive")
+	}
+}
+
+// checkSettlement checks the nightly schedules and the download server.
+func (c *Config) checkSettlement(p *problems) {
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	for _, s := range []struct{ field, spec string }{
 		{"settlement.statement_schedule", c.Settlement.StatementSchedule},
@@ -211,32 +277,31 @@ func (c *Config) Validate() error {
 		{"settlement.monthly_bill_schedule", c.Settlement.MonthlyBillSchedule},
 	} {
 		if _, err := parser.Parse(s.spec); err != nil {
-			bad(s.field, "%q is not a cron schedule (minute hour day month weekday): %v", s.spec, err)
+			p.add(s.field, "%q is not a cron schedule (minute hour day month weekday): %v", s.spec, err)
 		}
 	}
 	if c.Settlement.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Settlement.Listen); err != nil {
-			bad("settlement.listen", "%q is not host:port", c.Settlement.Listen)
+			p.add("settlement.listen", "%q is not host:port", c.Settlement.Listen)
 		}
 	}
 	if c.Settlement.StartDate != "" {
 		if _, err := time.Parse(time.DateOnly, c.Settlement.StartDate); err != nil {
-			bad("settlement.start_date", "%q is not a date like 2026-11-01", c.Settlement.StartDate)
+			p.add("settlement.start_date", "%q is not a date like 2026-11-01", c.Settlement.StartDate)
 		}
 	}
+}
+
+// checkLog checks the logging settings.
+func (c *Config) checkLog(p *problems) {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+		p.add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
-		bad("log.format", "%q: want text or json", c.Log.Format)
+		p.add("log.format", "%q: want text or json", c.Log.Format)
 	}
-
-	if len(es) == 0 {
-		return nil
-	}
-	return es
 }
 
 // IsInvalid reports whether err came from Validate.
