@@ -44,6 +44,7 @@ type Config struct {
 	Limits     map[string]Limits `yaml:"limits"` // by payment method: phone, card
 	Frequency  Frequency         `yaml:"frequency"`
 	Accounts   Accounts          `yaml:"accounts"`
+	Numbering  Numbering         `yaml:"numbering"`
 	Merchants  []Merchant        `yaml:"merchants"`
 	Texts      map[string]string `yaml:"texts"`
 	Settlement Settlement        `yaml:"settlement"`
@@ -289,6 +290,7 @@ func (c *Config) applyDefaults() {
 		n := 5
 		c.Frequency.ConfirmationsPerOrder = &n
 	}
+	c.Numbering.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	c.checkLimits(p)
 	c.checkFrequency(p)
 	c.checkAccounts(p)
+	c.checkNumbering(p)
 	c.checkMerchants(p)
 	c.checkSettlement(p)
 	c.checkLog(p)
