@@ -28,6 +28,9 @@ const (
 	StatusThrottled   pdu.Status = 0x00000058 // ESME_RTHROTTLED
 	StatusRxTApp      pdu.Status = 0x00000064 // ESME_RX_T_APPN: temporary, the SMSC redelivers
 	StatusOptPart     pdu.Status = 0x000000C0 // ESME_RINVOPTPARSTREAM
+	// StatusOptNotAllowed is ESME_ROPTPARNOTALLWD: answered to a message
+	// carrying message_payload beside a non-empty short_message.
+	StatusOptNotAllowed pdu.Status = 0x000000C1
 )
 
 // StatusError is a non-zero command_status the SMSC answered to a request.
@@ -249,15 +252,38 @@ func (sm *SM) UserData() []byte {
 	return sm.ShortMessage
 }
 
-// SAR returns the concatenation info of the SAR TLVs, if all three are
-// present and well formed.
-func (sm *SM) SAR() (Concat, bool) {
-	ref, tot, seq := sm.tlvBytes(pdutlv.TagSarMsgRefNum), sm.tlvBytes(pdutlv.TagSarTotalSegments), sm.tlvBytes(pdutlv.TagSarSegmentSeqnum)
-	if len(ref) != 2 || len(tot) != 1 || len(seq) != 1 {
-		return Concat{}, false
+// ErrBothPayloads: short_message and message_payload are both set, which
+// SMPP 3.4 (5.3.2.32) calls an error; neither may be dropped silently.
+var ErrBothPayloads = errors.New("short_message and message_payload both set")
+
+// CheckPayload reports ErrBothPayloads when short_message is not empty and
+// a message_payload TLV is present.
+func (sm *SM) CheckPayload() error {
+	if len(sm.ShortMessage) > 0 && sm.tlvBytes(pdutlv.TagMessagePayload) != nil {
+		return fmt.Errorf("%w: sm_length %d", ErrBothPayloads, len(sm.ShortMessage))
 	}
-	c := Concat{Ref: binary.BigEndian.Uint16(ref), Total: int(tot[0]), Seq: int(seq[0])}
-	return c, c.Validate() == nil
+	return nil
+}
+
+// SAR returns the concatenation info of the SAR TLVs. present reports
+// whether any of sar_msg_ref_num, sar_total_segments, sar_segment_seqnum
+// is there; err is set (wrapping ErrUDHBadConcat) when they are present but
+// one is missing or malformed, or the sequence number lies outside
+// 1..total: such a part is refused like a bad UDH, never taken whole.
+func (sm *SM) SAR() (c Concat, present bool, err error) {
+	ref, tot, seq := sm.tlvBytes(pdutlv.TagSarMsgRefNum), sm.tlvBytes(pdutlv.TagSarTotalSegments), sm.tlvBytes(pdutlv.TagSarSegmentSeqnum)
+	_, hasRef := sm.TLVs[pdutlv.TagSarMsgRefNum]
+	_, hasTot := sm.TLVs[pdutlv.TagSarTotalSegments]
+	_, hasSeq := sm.TLVs[pdutlv.TagSarSegmentSeqnum]
+	if !hasRef && !hasTot && !hasSeq {
+		return Concat{}, false, nil
+	}
+	if len(ref) != 2 || len(tot) != 1 || len(seq) != 1 {
+		return Concat{}, true, fmt.Errorf("%w: SAR TLVs incomplete or malformed (ref %d, total %d, seqnum %d bytes)",
+			ErrUDHBadConcat, len(ref), len(tot), len(seq))
+	}
+	c = Concat{Ref: binary.BigEndian.Uint16(ref), Total: int(tot[0]), Seq: int(seq[0])}
+	return c, true, c.Validate()
 }
 
 // EncodeSubmitSM builds a submit_sm with the go-smpp codec.

@@ -32,7 +32,12 @@
 // An MO is acknowledged only after Consumer.ConsumeMO returned nil. Parts of
 // a concatenated MO other than the last to arrive are acknowledged when held
 // in memory (an SMSC may wait for that ack before sending the next part); a
-// crash loses such a half message, never a whole one. Submit blocks on the
+// crash loses such a half message, never a whole one. A part whose
+// concatenation info is inconsistent (a UDH or SAR TLVs that are incomplete
+// or number the part outside 1..total) is refused with ESME_RX_P_APPN, never
+// taken as a whole message; a message carrying both short_message and
+// message_payload is answered ESME_ROPTPARNOTALLWD (SMPP 3.4 5.3.2.32), never
+// stored with one of them dropped. Submit blocks on the
 // window and the throughput cap instead of failing, retries ESME_RTHROTTLED
 // and ESME_RMSGQFUL after RetryDelay, and returns any other status as a
 // *StatusError. A submit whose response never came (timeout, link lost) is

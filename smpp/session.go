@@ -363,6 +363,10 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 		}
 		return StatusOK
 	}
+	if err := sm.CheckPayload(); err != nil {
+		log.Warn("smpp: MO with both short_message and message_payload rejected", "from", redact.Phone(sm.Src), "err", err)
+		return StatusOptNotAllowed
+	}
 	data := sm.UserData()
 	var concat *Concat
 	if sm.ESMClass&0x40 != 0 {
@@ -372,7 +376,10 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 			return StatusRxPApp
 		}
 		data, concat = ud, h.Concat
-	} else if c, ok := sm.SAR(); ok {
+	} else if c, present, err := sm.SAR(); err != nil {
+		log.Warn("smpp: MO with bad SAR TLVs rejected", "from", redact.Phone(sm.Src), "len", len(data), "err", err)
+		return StatusRxPApp
+	} else if present {
 		concat = &c
 	}
 	mo := MO{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1, ReceivedAt: now}
