@@ -93,7 +93,7 @@ func NewClient(binds []BindConfig, consumer Consumer, opts Options) (*Client, er
 		}
 		seen[bc.Name] = true
 		bc = bc.WithDefaults()
-		b := &bind{c: c, cfg: bc, reasm: NewReassembler(bc.PartTimeout, 0)}
+		b := &bind{c: c, cfg: bc, reasm: NewReassemblerLimits(bc.PartTimeout, bc.Parts)}
 		if bc.MaxPerSecond > 0 {
 			b.lim = &limiter{interval: time.Second / time.Duration(bc.MaxPerSecond)}
 		}
@@ -139,7 +139,30 @@ func (c *Client) Start(ctx context.Context) error {
 		c.wg.Add(1)
 		go l.run(c)
 	}
+	c.wg.Add(1)
+	go c.expireLoop()
 	return ctx.Err()
+}
+
+// expireLoop releases the parts of incomplete MOs once their PartTimeout
+// passed (on the session's clock), checking a few times per timeout and at
+// least every second, until Close.
+func (c *Client) expireLoop() {
+	defer c.wg.Done()
+	every := time.Second
+	for _, b := range c.binds {
+		every = min(every, b.cfg.PartTimeout/4)
+	}
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.expireParts()
+		}
+	}
 }
 
 func (c *Client) notify() {
@@ -392,6 +415,10 @@ type BindStats struct {
 	MOAcked    uint64        // deliver_sm/data_sm answered
 	MOAckP50   time.Duration // read to response written, last 4096
 	MOAckP99   time.Duration
+	// PartialMessages and PartialBytes are the incomplete multipart MOs the
+	// bind holds in memory (shared by the links of one bind).
+	PartialMessages int
+	PartialBytes    int
 }
 
 type pduKey struct {
@@ -487,6 +514,9 @@ func (c *Client) Stats() []BindStats {
 		if cn := l.current(); cn != nil {
 			bs.WindowUsed = len(cn.window)
 		}
+		l.b.rmu.Lock()
+		bs.PartialMessages, bs.PartialBytes = l.b.reasm.Pending(), l.b.reasm.Bytes()
+		l.b.rmu.Unlock()
 		out = append(out, bs)
 	}
 	return out

@@ -49,6 +49,23 @@ type BindConfig struct {
 	ReconnectMax       time.Duration // backoff cap; default 60s
 	RetryDelay         time.Duration // before resubmitting a throttled MT; default 1s
 	PartTimeout        time.Duration // reassembly expiry of concatenated MOs; default 5m
+
+	// Parts bounds the memory of incomplete concatenated MOs on this bind
+	// (zero fields: the defaults of ReassemblyLimits). A part beyond
+	// MaxPartBytes is answered ESME_RX_P_APPN; one that would take its
+	// source or the bind past the byte caps ESME_RMSGQFUL.
+	Parts ReassemblyLimits
+
+	// StoreTimeout bounds Consumer.ConsumeMO and ConsumeReceipt: when it
+	// passes (a database that stopped answering without closing the
+	// connection) the message is answered ESME_RX_T_APPN so the SMSC
+	// redelivers. Keep it well under the SMSC's response timeout; default 2s.
+	StoreTimeout time.Duration
+
+	// RegisteredDelivery is the registered_delivery of every submit_sm on
+	// this bind (0: no receipt, 1: receipt on success and failure, 2: on
+	// failure only); MT.RegisteredDelivery asks for 1 on a single MT.
+	RegisteredDelivery byte
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -71,6 +88,8 @@ func (c BindConfig) WithDefaults() BindConfig {
 	def(&c.ReconnectMax, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.PartTimeout, 5*time.Minute)
+	def(&c.StoreTimeout, 2*time.Second)
+	c.Parts = c.Parts.WithDefaults()
 	return c
 }
 
@@ -94,10 +113,14 @@ func (c BindConfig) Validate() error {
 	case c.MaxPerSecond < 0:
 		return fmt.Errorf("smpp bind %q: max_per_second must not be negative", c.Name)
 	case c.EnquireLink < 0 || c.EnquireLinkTimeout < 0 || c.RespTimeout < 0 || c.ReconnectMin < 0 ||
-		c.ReconnectMax < 0 || c.RetryDelay < 0 || c.PartTimeout < 0:
+		c.ReconnectMax < 0 || c.RetryDelay < 0 || c.PartTimeout < 0 || c.StoreTimeout < 0:
 		return fmt.Errorf("smpp bind %q: durations must not be negative", c.Name)
 	case c.ReconnectMax != 0 && c.ReconnectMax < c.ReconnectMin:
 		return fmt.Errorf("smpp bind %q: reconnect_max is below reconnect_min", c.Name)
+	case c.Parts.MaxMessages < 0 || c.Parts.MaxPartBytes < 0 || c.Parts.MaxSourceBytes < 0 || c.Parts.MaxTotalBytes < 0:
+		return fmt.Errorf("smpp bind %q: reassembly limits must not be negative", c.Name)
+	case c.RegisteredDelivery > 0x1F:
+		return fmt.Errorf("smpp bind %q: registered_delivery must be 0..31", c.Name)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("smpp bind %q: addr: %w", c.Name, err)

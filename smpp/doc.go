@@ -29,10 +29,19 @@
 //
 // # Guarantees and non-goals
 //
-// An MO is acknowledged only after Consumer.ConsumeMO returned nil. Parts of
+// An MO is acknowledged only after Consumer.ConsumeMO returned nil, and the
+// Consumer gets the bind's StoreTimeout (default 2s, well under an SMSC's
+// response timeout): when it passes, a database held silent without closing
+// the connection, the MO is answered ESME_RX_T_APPN at once and the SMSC
+// redelivers. Parts of
 // a concatenated MO other than the last to arrive are acknowledged when held
 // in memory (an SMSC may wait for that ack before sending the next part); a
-// crash loses such a half message, never a whole one. A part whose
+// crash loses such a half message, never a whole one. What the parts may
+// hold is capped in bytes per part, per source (bind + source address) and
+// per bind (BindConfig.Parts); a part beyond a cap is refused with a status
+// that stops the SMSC (ESME_RMSGQFUL, or ESME_RX_P_APPN for a part too big
+// to ever fit) and logged, and the parts of a message that did not complete
+// within PartTimeout are released by a background sweep. A part whose
 // concatenation info is inconsistent (a UDH or SAR TLVs that are incomplete
 // or number the part outside 1..total) is refused with ESME_RX_P_APPN, never
 // taken as a whole message; a message carrying both short_message and

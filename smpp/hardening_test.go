@@ -1,13 +1,20 @@
 package smpp_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 
+	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
@@ -81,5 +88,168 @@ func TestSARAndPayloadRefusals(t *testing.T) {
 	}
 	if mos := cons.MOs(); len(mos) != 1 || mos[0].Text != "whole" {
 		t.Fatalf("stored MOs %+v, want only the well-formed one", mos)
+	}
+}
+
+// TestMultipartMemoryCappedPerBind (issue 18.4): through a live bind, parts
+// beyond the per-part, per-source and total byte caps are answered with a
+// status that stops the SMSC (ESME_RX_P_APPN, ESME_RMSGQFUL), logged with
+// the number masked, and the memory held is released once the part
+// timeout passed on the session's clock, without any further part.
+func TestMultipartMemoryCappedPerBind(t *testing.T) {
+	t.Parallel()
+	sim := newSim(t, smsc.Config{})
+	cons := newConsumer()
+	var logs bytes.Buffer
+	var lmu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &lmu}, nil))
+	clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
+	bc := bindCfg(sim.Addr())
+	bc.PartTimeout = time.Minute
+	bc.Parts = smpp.ReassemblyLimits{MaxPartBytes: 200, MaxSourceBytes: 10000, MaxTotalBytes: 15000}
+	c, err := smpp.NewClient([]smpp.BindConfig{bc}, cons, smpp.Options{Logger: log, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := ctxT(t)
+	held := func() (int, int) { s := c.Stats()[0]; return s.PartialMessages, s.PartialBytes }
+	part := func(from string, ref uint16, seq int, n int) pdu.Status {
+		t.Helper()
+		sm := sarSM(strings.Repeat("p", n), ref, 255, seq)
+		sm.Src = from
+		st, err := sim.Deliver(ctx, "", sm, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	const a, b, d = "13800000021", "13800000022", "13800000023"
+
+	if st := part(a, 1, 1, 201); st != smpp.StatusRxPApp {
+		t.Fatalf("a 201-byte part answered %#x, want ESME_RX_P_APPN", uint32(st))
+	}
+	// Source a fills its share, then is refused with ESME_RMSGQFUL.
+	st := smpp.StatusOK
+	for seq := 1; seq < 255 && st == smpp.StatusOK; seq++ {
+		st = part(a, 1, seq, 100)
+	}
+	if _, by := held(); st != smpp.StatusMsgQFull || by > 10000 {
+		t.Fatalf("source over its cap answered %#x with %d bytes held, want ESME_RMSGQFUL within 10000", uint32(st), by)
+	}
+	// Another source is refused once the bind's total is reached.
+	st = smpp.StatusOK
+	for seq := 1; seq < 255 && st == smpp.StatusOK; seq++ {
+		st = part(b, 1, seq, 100)
+	}
+	if _, by := held(); st != smpp.StatusMsgQFull || by > 15000 {
+		t.Fatalf("bind over its total answered %#x with %d bytes held, want ESME_RMSGQFUL within 15000", uint32(st), by)
+	}
+	if st := part(d, 1, 1, 100); st != smpp.StatusMsgQFull {
+		t.Fatalf("a third source with the bind full answered %#x", uint32(st))
+	}
+	// The part timeout passes: everything is released without another part.
+	clk.Advance(time.Minute)
+	eventually(t, "the parts to be released after the part timeout", func() bool {
+		m, by := held()
+		return m == 0 && by == 0
+	})
+	if st := part(d, 1, 1, 100); st != smpp.StatusOK {
+		t.Fatalf("after the timeout a part answered %#x", uint32(st))
+	}
+	lmu.Lock()
+	out := logs.String()
+	lmu.Unlock()
+	if !strings.Contains(out, "reassembly limit") {
+		t.Errorf("refusals not logged:\n%s", out)
+	}
+	for _, phone := range []string{a, b, d} {
+		if strings.Contains(out, phone) {
+			t.Fatalf("log carries %s in clear:\n%s", phone, out)
+		}
+	}
+}
+
+// blockingConsumer blocks every ConsumeMO and ConsumeReceipt until release
+// is closed; honorCtx makes it give up when its context ends, like a
+// database driver, otherwise it ignores the deadline like a stuck one.
+type blockingConsumer struct {
+	memConsumer
+	release  chan struct{}
+	honorCtx bool
+}
+
+func (c *blockingConsumer) wait(ctx context.Context) error {
+	if c.honorCtx {
+		select {
+		case <-c.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	<-c.release
+	return nil
+}
+
+func (c *blockingConsumer) ConsumeMO(ctx context.Context, mo smpp.MO) error {
+	if err := c.wait(ctx); err != nil {
+		return err
+	}
+	return c.memConsumer.ConsumeMO(ctx, mo)
+}
+
+func (c *blockingConsumer) ConsumeReceipt(ctx context.Context, r smpp.DeliveryReceipt) error {
+	if err := c.wait(ctx); err != nil {
+		return err
+	}
+	return c.memConsumer.ConsumeReceipt(ctx, r)
+}
+
+// TestStoreDeadlineAnswers0x64 (issue 18.6): a Consumer that stops
+// answering (a database held silent) delays an MO's or a receipt's ack by
+// at most the bind's StoreTimeout, then the SMSC gets ESME_RX_T_APPN and
+// redelivers; once the store answers again the redelivery is acked.
+func TestStoreDeadlineAnswers0x64(t *testing.T) {
+	t.Parallel()
+	for _, honor := range []bool{true, false} {
+		t.Run(fmt.Sprintf("honorCtx=%v", honor), func(t *testing.T) {
+			t.Parallel()
+			sim := newSim(t, smsc.Config{})
+			cons := &blockingConsumer{release: make(chan struct{}), honorCtx: honor}
+			bc := bindCfg(sim.Addr())
+			bc.StoreTimeout = 300 * time.Millisecond
+			c := newClient(t, cons, nil, bc)
+			released := false
+			release := func() {
+				if !released {
+					close(cons.release)
+					released = true
+				}
+			}
+			defer func() { release(); c.Close() }()
+			ctx := ctxT(t)
+			start := time.Now()
+			sts, err := sim.InjectMO(ctx, smsc.MO{From: "13800000031", To: "1065", Text: "VIP"})
+			took := time.Since(start)
+			if err != nil || len(sts) != 1 || sts[0] != smpp.StatusRxTApp {
+				t.Fatalf("MO with the store silent: %v %v, want [0x64]", sts, err)
+			}
+			if took > 3*time.Second {
+				t.Fatalf("MO ack took %v with a 300ms store timeout", took)
+			}
+			st, err := sim.SendReceipt(ctx, "", "00000000AB", "13800000031", "1065", "DELIVRD")
+			if err != nil || st != smpp.StatusRxTApp {
+				t.Fatalf("receipt with the store silent: %#x %v, want 0x64", uint32(st), err)
+			}
+			release()
+			sts, err = sim.InjectMO(ctx, smsc.MO{From: "13800000031", To: "1065", Text: "VIP"})
+			if err != nil || len(sts) != 1 || sts[0] != smpp.StatusOK {
+				t.Fatalf("redelivery once the store answers: %v %v", sts, err)
+			}
+		})
 	}
 }

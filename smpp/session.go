@@ -355,13 +355,7 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 	}
 	now := b.c.clk.Now()
 	if sm.IsReceipt() {
-		r := sm.ParseReceipt()
-		dr := DeliveryReceipt{Bind: b.cfg.Name, MessageID: r.MessageID, From: sm.Src, To: sm.Dst, State: r.State, Err: r.Err, ReceivedAt: now}
-		if err := b.c.consumer.ConsumeReceipt(ctx, dr); err != nil {
-			log.Warn("smpp: storing a receipt failed, answering 0x64", "message_id", r.MessageID, "err", err)
-			return StatusRxTApp
-		}
-		return StatusOK
+		return b.receipt(ctx, sm, now, log)
 	}
 	if err := sm.CheckPayload(); err != nil {
 		log.Warn("smpp: MO with both short_message and message_payload rejected", "from", redact.Phone(sm.Src), "err", err)
@@ -384,11 +378,23 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 	}
 	mo := MO{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1, ReceivedAt: now}
 	coding := sm.DataCoding
+	var key PartKey
 	if concat != nil && concat.Total > 1 {
-		k := PartKey{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, Ref: concat.Ref, Total: concat.Total}
+		key = PartKey{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, Ref: concat.Ref, Total: concat.Total}
 		b.rmu.Lock()
-		msg, mc, done := b.reasm.Add(k, *concat, sm.DataCoding, data, now)
+		msg, mc, done, err := b.reasm.Put(key, *concat, sm.DataCoding, data, now)
+		held, bytes := b.reasm.Pending(), b.reasm.Bytes()
 		b.rmu.Unlock()
+		if err != nil {
+			st := StatusMsgQFull
+			if errors.Is(err, ErrPartTooLarge) {
+				st = StatusRxPApp
+			}
+			log.Warn("smpp: MO part refused, reassembly limit reached", "from", redact.Phone(sm.Src),
+				"part", concat.Seq, "total", concat.Total, "len", len(data), "held_messages", held, "held_bytes", bytes,
+				"status", fmt.Sprintf("%#08x", uint32(st)), "err", err)
+			return st
+		}
 		if !done {
 			return StatusOK // held in memory; see the package doc
 		}
@@ -399,16 +405,71 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 		log.Warn("smpp: MO text decoded with errors", "from", redact.Phone(sm.Src), "coding", coding, "len", len(data), "err", err)
 	}
 	mo.Text = text
-	if err := b.c.consumer.ConsumeMO(ctx, mo); err != nil {
+	if err := b.store(ctx, func(ctx context.Context) error { return b.c.consumer.ConsumeMO(ctx, mo) }); err != nil {
 		log.Warn("smpp: storing an MO failed, answering 0x64", "from", redact.Phone(sm.Src), "err", err)
 		return StatusRxTApp // parts stay in the reassembler for the redelivery
 	}
-	if concat != nil && concat.Total > 1 {
+	if key.Total > 1 {
 		b.rmu.Lock()
-		b.reasm.Forget(PartKey{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, Ref: concat.Ref, Total: concat.Total})
+		b.reasm.Forget(key)
 		b.rmu.Unlock()
 	}
 	return StatusOK
+}
+
+// receipt hands a delivery receipt to the Consumer.
+func (b *bind) receipt(ctx context.Context, sm *SM, now time.Time, log *slog.Logger) pdu.Status {
+	r := sm.ParseReceipt()
+	dr := DeliveryReceipt{Bind: b.cfg.Name, MessageID: r.MessageID, From: sm.Src, To: sm.Dst, State: r.State, Err: r.Err, ReceivedAt: now}
+	if err := b.store(ctx, func(ctx context.Context) error { return b.c.consumer.ConsumeReceipt(ctx, dr) }); err != nil {
+		log.Warn("smpp: storing a receipt failed, answering 0x64", "message_id", r.MessageID, "err", err)
+		return StatusRxTApp
+	}
+	return StatusOK
+}
+
+// errStoreTimeout: the Consumer did not return within StoreTimeout.
+var errStoreTimeout = errors.New("the consumer did not store in time")
+
+// store runs a Consumer call with the bind's StoreTimeout as its deadline
+// and returns at the deadline even if the call has not: a database that
+// stopped answering without closing the connection must not hold the ack
+// (issue 18.6). A call still running then finishes in the background (the
+// Client's Close waits for it); if it stores after all, the SMSC's
+// redelivery is a duplicate, which the gateway tolerates by design.
+func (b *bind) store(ctx context.Context, call func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.StoreTimeout)
+	done := make(chan error, 1)
+	b.c.wg.Add(1)
+	go func() {
+		defer b.c.wg.Done()
+		defer cancel()
+		done <- call(sctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-sctx.Done():
+		select {
+		case err := <-done: // finished right at the deadline
+			return err
+		default:
+		}
+		return fmt.Errorf("%w (store_timeout %v): %w", errStoreTimeout, b.cfg.StoreTimeout, sctx.Err())
+	}
+}
+
+// expireParts drops the incomplete messages of every bind older than its
+// PartTimeout, so their memory goes even when no further part arrives.
+func (c *Client) expireParts() {
+	now := c.clk.Now()
+	for _, b := range c.binds {
+		b.rmu.Lock()
+		if n := b.reasm.Expire(now); n > 0 {
+			c.log.Info("smpp: incomplete multipart MOs expired", "bind", b.cfg.Name, "messages", n)
+		}
+		b.rmu.Unlock()
+	}
 }
 
 // StatusRxPApp is ESME_RX_P_APPN: permanent, the SMSC must not redeliver.
