@@ -10,26 +10,34 @@ import (
 
 // TokenResolver finds the bank token of the card a charge or refund pays
 // with, from its idempotency key (the store follows charge → order →
-// card). msisdn is the payer, for a consistency check.
+// card). msisdn is the payer, for a consistency check. Both stores have
+// one (TokenForCharge).
 type TokenResolver func(ctx context.Context, key, msisdn string) (token string, err error)
 
-// Charger adapts an Adapter to billing.Charger, so the engine's two-phase
-// charge, its refunds and its recovery sweep work on bank cards unchanged.
+// Charger is the engine's card charger: it adapts an Adapter to
+// billing.Charger (and billing.RefundCharger), so the engine's two-phase
+// charge, its refunds and its recovery sweep work on bank cards exactly as
+// on the phone account. A debit is keyed by the charge's idempotency key,
+// Status answers the recovery sweep, a refund goes to the card the charge
+// paid with, and the bank's definite refusals become *billing.Declined with
+// the reason DeclineReason gives. Anything else (ErrTimeout, a lost
+// connection) is returned as an unknown outcome, never as a refusal.
 type Charger struct {
 	bank  Adapter
 	token TokenResolver
 }
 
-// NewCharger returns a billing.Charger that debits the card resolve names.
+// NewCharger returns the card charger that debits the card resolve names.
 func NewCharger(a Adapter, resolve TokenResolver) *Charger {
 	return &Charger{bank: a, token: resolve}
 }
 
-var _ billing.Charger = (*Charger)(nil)
+var (
+	_ billing.Charger       = (*Charger)(nil)
+	_ billing.RefundCharger = (*Charger)(nil)
+)
 
-// Debit implements billing.Charger. Definite refusals become
-// *billing.Declined (see DeclineReason); ErrTimeout and other errors are
-// returned as they are: unknown outcome.
+// Debit implements billing.Charger.
 func (c *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
 	tok, err := c.token(ctx, key, msisdn)
 	if err != nil {
@@ -44,17 +52,29 @@ func (c *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.
 	return nil
 }
 
-// Refund implements billing.Charger.
+// Refund implements billing.Charger: the card is the one key resolves to.
+// The engine prefers RefundCharge, which names the charge.
 func (c *Charger) Refund(ctx context.Context, key, msisdn string, amount billing.Money) error {
-	tok, err := c.token(ctx, key, msisdn)
+	return c.refund(ctx, key, key, msisdn, amount)
+}
+
+// RefundCharge implements billing.RefundCharger: amount goes back under
+// refundKey to the card the charge keyed chargeKey paid with. A definite
+// refusal is card_declined.
+func (c *Charger) RefundCharge(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
+	return c.refund(ctx, refundKey, chargeKey, msisdn, amount)
+}
+
+func (c *Charger) refund(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
+	tok, err := c.token(ctx, chargeKey, msisdn)
 	if err != nil {
-		return fmt.Errorf("finding the card of refund %s: %w", key, err)
+		return fmt.Errorf("finding the card of charge %s: %w", chargeKey, err)
 	}
-	if err := c.bank.Refund(ctx, key, tok, amount); err != nil {
+	if err := c.bank.Refund(ctx, refundKey, tok, amount); err != nil {
 		if Definite(err) {
-			return &billing.Declined{Reason: DeclineReason(err)}
+			return &billing.Declined{Reason: billing.ReasonCardDeclined}
 		}
-		return fmt.Errorf("refunding card for %s: %w", key, err)
+		return fmt.Errorf("refunding card for %s: %w", refundKey, err)
 	}
 	return nil
 }
@@ -76,15 +96,30 @@ func (c *Charger) Status(ctx context.Context, key string) (billing.DebitStatus, 
 	return "", fmt.Errorf("asking the bank about %s: unknown status %q", key, st)
 }
 
-// DeclineReason maps a definite bank refusal to the billing reason code the
-// subscriber is told. Insufficient funds is insufficient_balance; the
-// others (declined, closed, replaced, unknown card) are charge_failed until
-// billing grows card-specific reasons.
+// declineReasons is the one table from a bank's definite refusal of a
+// debit to the reason the subscriber is told, first match wins.
+var declineReasons = []struct {
+	err    error
+	reason billing.Reason
+}{
+	// The engine ends the binding and tells the subscriber to bind again.
+	{ErrCardClosed, billing.ReasonCardClosed},
+	{ErrCardReplaced, billing.ReasonCardClosed},
+	{ErrInsufficientFunds, billing.ReasonInsufficientBalance},
+	{ErrDeclined, billing.ReasonCardDeclined},
+	// ErrUnknownCard, ErrKeyConflict, ErrKeyClosed, ErrHolderMismatch: the
+	// bank refused for a reason that is not the subscriber's to fix.
+}
+
+// DeclineReason maps a definite bank refusal of a debit to the billing
+// reason code the subscriber is told: closed or replaced → card_closed,
+// insufficient funds → insufficient_balance, a plain decline →
+// card_declined, any other refusal → charge_failed.
 func DeclineReason(err error) billing.Reason {
-	switch {
-	case errors.Is(err, ErrInsufficientFunds):
-		return billing.ReasonInsufficientBalance
-	default:
-		return billing.ReasonChargeFailed
+	for _, d := range declineReasons {
+		if errors.Is(err, d.err) {
+			return d.reason
+		}
 	}
+	return billing.ReasonChargeFailed
 }

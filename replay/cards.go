@@ -8,7 +8,6 @@ import (
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/wallet"
 )
@@ -131,7 +130,7 @@ func (b decliningBank) Debit(ctx context.Context, key, token string, amount bill
 
 // engineOptions switches card payments on in o.
 func (w *cardWorld) engineOptions(o *billing.Options, resolve bank.TokenResolver) {
-	o.CardCharger = postgres.NewCardCharger(w.adapter, resolve)
+	o.CardCharger = bank.NewCharger(w.adapter, resolve)
 	o.CardBank = w.adapter
 	o.Hasher, o.Sealer = w.hasher, w.sealer
 }

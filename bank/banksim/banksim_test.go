@@ -241,7 +241,7 @@ func TestCharger(t *testing.T) {
 		t.Fatalf("insufficient: %v", err)
 	}
 	b.FailNext(tok, bank.ErrDeclined)
-	if err := c.Debit(ctx, "c2", "13800000001", 100); !errors.As(err, &d) || d.Reason != billing.ReasonChargeFailed {
+	if err := c.Debit(ctx, "c2", "13800000001", 100); !errors.As(err, &d) || d.Reason != billing.ReasonCardDeclined {
 		t.Fatalf("declined: %v", err)
 	}
 	b.TimeoutAfterDebit(tok)

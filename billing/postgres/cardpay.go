@@ -115,63 +115,8 @@ func (t *tx) ClearSealedMO(ctx context.Context, id int64) error {
 	return mapErr(err)
 }
 
-// Charger returns the card charger on this store (NewCardCharger with
-// TokenForCharge).
+// Charger returns the card charger on this store: bank.Charger with
+// TokenForCharge.
 func (s *CardStore) Charger(a bank.Adapter) billing.Charger {
-	return NewCardCharger(a, s.TokenForCharge)
-}
-
-// NewCardCharger returns the engine's card charger: bank.Charger (debit
-// keyed by the charge, Status for the recovery sweep) with the card found
-// by resolve, refunds sent to the card the charge paid with
-// (billing.RefundCharger), and the bank's refusals mapped to card reasons:
-// closed or replaced → card_closed (the engine ends the binding and tells
-// the subscriber to bind again), a plain decline → card_declined. The
-// embedded store uses it too, with its own resolver.
-// It belongs in package bank; it lives here until bank's owner takes it.
-func NewCardCharger(a bank.Adapter, resolve bank.TokenResolver) billing.Charger {
-	return &cardCharger{Charger: bank.NewCharger(a, resolve), bank: a, token: resolve}
-}
-
-type cardCharger struct {
-	*bank.Charger
-	bank  bank.Adapter
-	token bank.TokenResolver
-}
-
-var _ billing.RefundCharger = (*cardCharger)(nil)
-
-// Debit implements billing.Charger.
-func (c *cardCharger) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
-	tok, err := c.token(ctx, key, msisdn)
-	if err != nil {
-		return fmt.Errorf("finding the card of charge %s: %w", key, err)
-	}
-	err = c.bank.Debit(ctx, key, tok, amount)
-	switch {
-	case err == nil:
-		return nil
-	case bank.MustRebind(err):
-		return &billing.Declined{Reason: billing.ReasonCardClosed}
-	case errors.Is(err, bank.ErrDeclined):
-		return &billing.Declined{Reason: billing.ReasonCardDeclined}
-	case bank.Definite(err):
-		return &billing.Declined{Reason: bank.DeclineReason(err)}
-	}
-	return fmt.Errorf("debiting card for %s: %w", key, err)
-}
-
-// RefundCharge implements billing.RefundCharger.
-func (c *cardCharger) RefundCharge(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
-	tok, err := c.token(ctx, chargeKey, msisdn)
-	if err != nil {
-		return fmt.Errorf("finding the card of charge %s: %w", chargeKey, err)
-	}
-	if err := c.bank.Refund(ctx, refundKey, tok, amount); err != nil {
-		if bank.Definite(err) {
-			return &billing.Declined{Reason: billing.ReasonCardDeclined}
-		}
-		return fmt.Errorf("refunding card for %s: %w", refundKey, err)
-	}
-	return nil
+	return bank.NewCharger(a, s.TokenForCharge)
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
 )
@@ -29,7 +28,7 @@ func TestCardConformance(t *testing.T) {
 			Accounts: func(clk clock.Clock) billing.Charger {
 				return NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true})
 			},
-			CardCharger: func(a bank.Adapter) billing.Charger { return postgres.NewCardCharger(a, s.TokenForCharge) },
+			CardCharger: func(a bank.Adapter) billing.Charger { return bank.NewCharger(a, s.TokenForCharge) },
 			SetOwner:    s.SetOwner,
 			MOHolding: func(ctx context.Context, secrets ...string) (int, error) {
 				q := `SELECT count(*) FROM mo_inbox WHERE sealed IS NOT NULL`

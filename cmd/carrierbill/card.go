@@ -269,7 +269,7 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 		return cardWiring{}, err
 	}
 	log.Info("bank-card payments on")
-	return cardWiring{charger: postgres.NewCardCharger(a, resolve), bank: a, hasher: hasher, sealer: sealer, cards: cards, secrets: secrets, owners: owners}, nil
+	return cardWiring{charger: bank.NewCharger(a, resolve), bank: a, hasher: hasher, sealer: sealer, cards: cards, secrets: secrets, owners: owners}, nil
 }
 
 // envAdminToken is the bearer token of the card admin HTTP endpoint; the
