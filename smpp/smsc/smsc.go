@@ -36,6 +36,14 @@ type Config struct {
 	// AutoReceipt sends a DELIVRD receipt for every MT part that asked for
 	// one (registered_delivery), right after its submit_sm_resp.
 	AutoReceipt bool
+	// OnMT, when set, is called with every complete MT, outside the
+	// server's lock (load runs route MTs to their subscribers with it). It
+	// must not block.
+	OnMT func(MT)
+	// NoRecord keeps neither the PDU records nor the MTs in memory (Records
+	// and MTs stay empty, WaitMT never matches): for long load runs, which
+	// watch MTs through OnMT.
+	NoRecord bool
 }
 
 // Record is one PDU the simulator saw or sent.
@@ -359,6 +367,9 @@ func (s *Server) changed() { // s.mu held
 }
 
 func (s *Server) record(r Record) {
+	if s.cfg.NoRecord {
+		return
+	}
 	s.mu.Lock()
 	s.records = append(s.records, r)
 	s.mu.Unlock()
@@ -555,13 +566,17 @@ func (c *session) answerSubmit(f smpp.Frame) {
 		st = s.nackStatus
 	}
 	var id string
+	var done *MT
 	if st == smpp.StatusOK {
 		s.nextID++
 		id = fmt.Sprintf("%010X", s.nextID)
-		s.addMT(c.systemID, sm, id)
+		done = s.addMT(c.systemID, sm, id)
 	}
 	auto := s.cfg.AutoReceipt
 	s.mu.Unlock()
+	if done != nil && s.cfg.OnMT != nil {
+		s.cfg.OnMT(*done)
+	}
 	resp := smpp.Frame{ID: pdu.SubmitSMRespID, Status: st, Seq: f.Seq, Body: append([]byte(id), 0)}
 	if st != smpp.StatusOK {
 		resp.Body = nil
@@ -578,8 +593,9 @@ func (c *session) answerSubmit(f smpp.Frame) {
 	}
 }
 
-// addMT records a submitted part (s.mu held).
-func (s *Server) addMT(sysID string, sm *smpp.SM, id string) {
+// addMT records a submitted part (s.mu held) and returns the MT it
+// completes, nil while parts are missing.
+func (s *Server) addMT(sysID string, sm *smpp.SM, id string) *MT {
 	data := sm.UserData()
 	m := MT{SystemID: sysID, From: sm.Src, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1,
 		MessageIDs: []string{id}, RegisteredDelivery: sm.RegisteredDelivery&0x03 != 0}
@@ -595,7 +611,7 @@ func (s *Server) addMT(sysID string, sm *smpp.SM, id string) {
 			s.partIDs[k] = ids
 			msg, coding, done := s.reasm.Add(k, *h.Concat, sm.DataCoding, ud, time.Now())
 			if !done {
-				return
+				return nil
 			}
 			s.reasm.Forget(k)
 			delete(s.partIDs, k)
@@ -605,8 +621,11 @@ func (s *Server) addMT(sysID string, sm *smpp.SM, id string) {
 		}
 	}
 	m.Text, _ = smpp.DecodeText(m.DataCoding, data)
-	s.mts = append(s.mts, m)
+	if !s.cfg.NoRecord {
+		s.mts = append(s.mts, m)
+	}
 	s.changed()
+	return &m
 }
 
 // --- sending to the ESME ---
