@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help demo test lint bench fuzz
+.PHONY: help demo test lint bench bench-gateway fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ lint: ## go vet, gofmt, and staticcheck when it is installed
 
 bench: ## run the benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+BENCH_FLAGS ?= -duration 30s
+bench-gateway: ## carrierbill bench: the gateway over SMPP on $$DATABASE_URL/$$REDIS_URL (or BENCH_FLAGS=-embedded), report in bench.json
+	$(GO) run ./cmd/carrierbill bench -json bench.json $(BENCH_FLAGS)
 
 fuzz: ## run each fuzz target for 20s
 	@for p in $$($(GO) list $(PKGS)); do \
