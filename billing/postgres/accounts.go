@@ -87,34 +87,16 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		if closed {
 			return &billing.Declined{Reason: billing.ReasonChargeFailed}
 		}
-		sub := billing.Subscriber{MSISDN: msisdn}
-		var status string
-		err := tx.QueryRow(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
-			WHERE msisdn = $1::text FOR UPDATE`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
-		fresh := errors.Is(err, pgx.ErrNoRows)
-		switch {
-		case fresh:
-			if sub, err = a.opt.OpenUnknown(msisdn); err != nil {
-				return err
-			}
-		case err != nil:
+		sub, err := a.lockOrOpen(ctx, tx, msisdn)
+		if err != nil {
 			return err
-		default:
-			sub.Suspended = status == "suspended"
 		}
 		next, err := sub.Debit(amount)
 		if err != nil {
 			return err
 		}
-		if fresh {
-			_, err = tx.Exec(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
-				VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::timestamptz)`,
-				msisdn, string(next.Plan), int64(next.Balance), int64(next.Bill), int64(next.CreditLimit), a.clock.Now())
-		} else {
-			_, err = tx.Exec(ctx, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
-				msisdn, int64(next.Balance), int64(next.Bill))
-		}
-		if err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
+			msisdn, int64(next.Balance), int64(next.Bill)); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
@@ -126,6 +108,41 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		return fmt.Errorf("debiting the phone account: %w", err)
 	}
 	return err
+}
+
+// lockOrOpen locks the account msisdn for the rest of tx and returns it.
+// A number without an account gets the one billing.AccountsOptions.OpenUnknown
+// says (or its decline), opened race-free: INSERT … ON CONFLICT DO NOTHING,
+// then the lock, so two first debits of one new number at the same moment
+// both find the one row instead of one failing on the unique key (issue
+// 18.5). The insert waits for a concurrent one to commit; the SELECT after
+// it, a new statement under READ COMMITTED, sees the row either way.
+func (a *Accounts) lockOrOpen(ctx context.Context, tx pgx.Tx, msisdn string) (billing.Subscriber, error) {
+	sub, err := lockSubscriber(ctx, tx, msisdn)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return sub, err
+	}
+	open, err := a.opt.OpenUnknown(msisdn)
+	if err != nil {
+		return billing.Subscriber{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
+		VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::timestamptz) ON CONFLICT (msisdn) DO NOTHING`,
+		msisdn, string(open.Plan), int64(open.Balance), int64(open.Bill), int64(open.CreditLimit), a.clock.Now()); err != nil {
+		return billing.Subscriber{}, err
+	}
+	return lockSubscriber(ctx, tx, msisdn)
+}
+
+// lockSubscriber reads the account msisdn FOR UPDATE; pgx.ErrNoRows when
+// there is none.
+func lockSubscriber(ctx context.Context, tx pgx.Tx, msisdn string) (billing.Subscriber, error) {
+	sub := billing.Subscriber{MSISDN: msisdn}
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
+		WHERE msisdn = $1::text FOR UPDATE`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
+	sub.Suspended = status == "suspended"
+	return sub, err
 }
 
 // Refund implements billing.Charger: the prepaid balance grows back, or the

@@ -105,6 +105,35 @@ func TestAccounts(t *testing.T) {
 	}
 }
 
+// TestConcurrentFirstDebits: issue 18.5 on PostgreSQL: two first debits of
+// one new number no longer collide on INSERT INTO subscribers.
+func TestConcurrentFirstDebits(t *testing.T) {
+	t.Parallel()
+	storetest.RunConcurrentFirstDebits(t, func(t *testing.T, credit billing.Money) storetest.AccountsEnv {
+		pool := migrated(t)
+		warm(t, pool) // connections already open, so the first debits do meet
+		a := postgres.NewAccounts(pool, clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC)),
+			billing.AccountsOptions{AutoOpen: true, CreditLimit: credit})
+		return storetest.AccountsEnv{Charger: a, Get: a.Get}
+	})
+}
+
+// warm opens every connection of pool up front.
+func warm(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	var conns []*pgxpool.Conn
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+}
+
 type recorder struct {
 	out chan billing.OutboundSMS
 }

@@ -84,34 +84,16 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		if closed {
 			return &billing.Declined{Reason: billing.ReasonChargeFailed}
 		}
-		sub := billing.Subscriber{MSISDN: msisdn}
-		var status string
-		err := t.QueryRowContext(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
-			WHERE msisdn = ?`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
-		fresh := errors.Is(err, sql.ErrNoRows)
-		switch {
-		case fresh:
-			if sub, err = a.opt.OpenUnknown(msisdn); err != nil {
-				return err
-			}
-		case err != nil:
+		sub, err := a.readOrOpen(ctx, t, msisdn)
+		if err != nil {
 			return err
-		default:
-			sub.Suspended = status == "suspended"
 		}
 		next, err := sub.Debit(amount)
 		if err != nil {
 			return err
 		}
-		if fresh {
-			_, err = t.ExecContext(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
-				VALUES (?, ?, ?, ?, ?, ?)`,
-				msisdn, string(next.Plan), int64(next.Balance), int64(next.Bill), int64(next.CreditLimit), ts(a.clock.Now()))
-		} else {
-			_, err = t.ExecContext(ctx, `UPDATE subscribers SET balance_fen = ?, bill_fen = ? WHERE msisdn = ?`,
-				int64(next.Balance), int64(next.Bill), msisdn)
-		}
-		if err != nil {
+		if _, err := t.ExecContext(ctx, `UPDATE subscribers SET balance_fen = ?, bill_fen = ? WHERE msisdn = ?`,
+			int64(next.Balance), int64(next.Bill), msisdn); err != nil {
 			return err
 		}
 		_, err = t.ExecContext(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
@@ -123,6 +105,39 @@ func (a *Accounts) Debit(ctx context.Context, key, msisdn string, amount billing
 		return fmt.Errorf("debiting the phone account: %w", err)
 	}
 	return err
+}
+
+// readOrOpen returns the account msisdn inside the write transaction t. A
+// number without an account gets the one billing.AccountsOptions.OpenUnknown
+// says (or its decline), opened as billing/postgres.Accounts does it:
+// INSERT … ON CONFLICT DO NOTHING, then read, so a first debit never fails
+// on the unique key even if another process opened the account meanwhile
+// (issue 18.5; BEGIN IMMEDIATE already serializes this process's writers).
+func (a *Accounts) readOrOpen(ctx context.Context, t *sql.Tx, msisdn string) (billing.Subscriber, error) {
+	sub, err := readSubscriber(ctx, t, msisdn)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return sub, err
+	}
+	open, err := a.opt.OpenUnknown(msisdn)
+	if err != nil {
+		return billing.Subscriber{}, err
+	}
+	if _, err := t.ExecContext(ctx, `INSERT INTO subscribers (msisdn, plan, balance_fen, bill_fen, credit_limit_fen, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (msisdn) DO NOTHING`,
+		msisdn, string(open.Plan), int64(open.Balance), int64(open.Bill), int64(open.CreditLimit), ts(a.clock.Now())); err != nil {
+		return billing.Subscriber{}, err
+	}
+	return readSubscriber(ctx, t, msisdn)
+}
+
+// readSubscriber reads the account msisdn; sql.ErrNoRows when there is none.
+func readSubscriber(ctx context.Context, t *sql.Tx, msisdn string) (billing.Subscriber, error) {
+	sub := billing.Subscriber{MSISDN: msisdn}
+	var status string
+	err := t.QueryRowContext(ctx, `SELECT status, plan, balance_fen, bill_fen, credit_limit_fen FROM subscribers
+		WHERE msisdn = ?`, msisdn).Scan(&status, &sub.Plan, &sub.Balance, &sub.Bill, &sub.CreditLimit)
+	sub.Suspended = status == "suspended"
+	return sub, err
 }
 
 // Refund implements billing.Charger: the prepaid balance grows back, or the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
 )
 
@@ -102,4 +103,14 @@ func TestAccountsAutoOpen(t *testing.T) {
 	if sub.Plan != billing.Postpaid || sub.Bill != 3000 || sub.CreditLimit != 10000 {
 		t.Fatalf("auto-opened account %+v", sub)
 	}
+}
+
+// TestConcurrentFirstDebits: issue 18.5 on the embedded store.
+func TestConcurrentFirstDebits(t *testing.T) {
+	t.Parallel()
+	storetest.RunConcurrentFirstDebits(t, func(t *testing.T, credit billing.Money) storetest.AccountsEnv {
+		s := openTest(t)
+		a := NewAccounts(s, clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC)), billing.AccountsOptions{AutoOpen: true, CreditLimit: credit})
+		return storetest.AccountsEnv{Charger: a, Get: a.Get}
+	})
 }
