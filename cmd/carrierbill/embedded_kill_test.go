@@ -66,7 +66,7 @@ func TestEmbeddedGatewayChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	log := NewLogger(logf, config.Log{Level: "info"})
+	log := NewLogger(logf, config.Log{Level: "info"}, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

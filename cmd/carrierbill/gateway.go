@@ -92,19 +92,6 @@ type GatewayOptions struct {
 	AdminToken string
 }
 
-// NewLogger builds the gateway's logger: slog with every line passed through
-// redact's handler, so a phone number or code never reaches the log in clear.
-func NewLogger(w io.Writer, c config.Log) *slog.Logger {
-	lvl := slog.LevelInfo
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if c.Format == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(redact.NewHandler(h))
-}
-
 // BillingConfig maps the YAML configuration onto the engine's.
 func BillingConfig(c *config.Config) billing.Config {
 	bc := billing.DefaultConfig()

@@ -17,7 +17,6 @@ import (
 	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
-	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 )
@@ -101,7 +100,7 @@ func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, e
 	if url == "" {
 		url = cfg.Database.URL // config.Load applied $DATABASE_URL
 	}
-	env.log = slog.New(redact.NewHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	env.log = NewLogger(stderr, config.Log{Level: "warn"}, env.loc)
 	if url == "" {
 		// The embedded store of a single node (see serve's zero-setup default).
 		path := filepath.Join(cfg.DataDir, "carrierbill.db")

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
 
@@ -31,13 +30,18 @@ func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	httpAddr := fs.String("http", "", "HTTP control address (POST /mo, POST /receipt, GET /mts); empty disables")
 	moFile := fs.String("mo-file", "", "JSON-lines file of MOs to inject once a client is bound")
 	receipts := fs.Bool("receipts", true, "send a DELIVRD receipt for MTs that ask for one")
+	tz := fs.String("timezone", "Asia/Shanghai", "time zone of the log's timestamps (the operator's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
-	log := slog.New(redact.NewHandler(slog.NewTextHandler(stderr, nil)))
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("%w: -timezone: %v", errUsage, err)
+	}
+	log := NewLogger(stderr, config.Log{}, loc)
 	sim := smsc.New(smsc.Config{SystemID: *systemID, Password: *password, Logger: log, AutoReceipt: *receipts})
 	if err := sim.Listen(*listen); err != nil {
 		return err
