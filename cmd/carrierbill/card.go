@@ -77,7 +77,7 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", envCardKey, err)
 	}
-	log := NewLogger(stderr, config.Log{Level: "warn"}, cfg.Location())
+	log := NewZonedLogger(stderr, config.Log{Level: "warn"}, cfg.Location())
 	// PostgreSQL when configured, else the embedded store serve uses.
 	var store interface {
 		billing.CardStore

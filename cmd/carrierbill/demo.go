@@ -93,7 +93,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *verbose {
 		logw = io.MultiWriter(logf, stderr)
 	}
-	log := NewLogger(logw, cfg.Log, cfg.Location())
+	log := NewZonedLogger(logw, cfg.Log, cfg.Location())
 
 	run, err := nextDemoRun(dir)
 	if err != nil {

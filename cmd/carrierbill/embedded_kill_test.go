@@ -66,7 +66,7 @@ func TestEmbeddedGatewayChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	log := NewLogger(logf, config.Log{Level: "info"}, nil)
+	log := NewLogger(logf, config.Log{Level: "info"})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -39,7 +39,7 @@ func TestEmbeddedNightlySettlement(t *testing.T) {
 
 	o := GatewayOptions{Clock: offsetClock{48 * time.Hour}, SimulatorAddr: "127.0.0.1:0", OutboxPoll: 10 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := OpenGateway(ctx, cfg, NewLogger(io.Discard, cfg.Log, nil), o)
+	g, err := OpenGateway(ctx, cfg, NewLogger(io.Discard, cfg.Log), o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -9,13 +9,18 @@ import (
 	"github.com/carrierbill/carrierbill/redact"
 )
 
-// NewLogger builds the gateway's logger: slog with every line passed through
-// redact's handler, so a phone number or code never reaches the log in clear,
-// and every timestamp written in loc, the operator's time zone, with its
-// offset (2026-11-20T10:00:05.123+08:00), the zone of the statements and the
-// texts a person reads beside the log. A nil loc is the default operator zone
-// (Asia/Shanghai).
-func NewLogger(w io.Writer, c config.Log, loc *time.Location) *slog.Logger {
+// NewLogger builds the gateway's logger with timestamps in the default
+// operator zone (Asia/Shanghai): NewZonedLogger with a nil zone. Callers that
+// hold a configuration pass its Location to NewZonedLogger instead.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger { return NewZonedLogger(w, c, nil) }
+
+// NewZonedLogger builds the gateway's logger: slog with every line passed
+// through redact's handler, so a phone number or code never reaches the log
+// in clear, and every timestamp written in loc, the operator's time zone,
+// with its offset (2026-11-20T10:00:05.123+08:00), the zone of the
+// statements and the texts a person reads beside the log. A nil loc is the
+// default operator zone (Asia/Shanghai).
+func NewZonedLogger(w io.Writer, c config.Log, loc *time.Location) *slog.Logger {
 	lvl := slog.LevelInfo
 	_ = lvl.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: inZone(loc)}

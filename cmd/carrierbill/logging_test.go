@@ -31,7 +31,7 @@ func TestLogTimestampsInOperatorZone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			NewLogger(&buf, config.Log{Format: tc.format}, tc.loc).Info("hello")
+			NewZonedLogger(&buf, config.Log{Format: tc.format}, tc.loc).Info("hello")
 			var ts string
 			if tc.format == "json" {
 				var rec map[string]any

@@ -42,7 +42,7 @@ func runRefund(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	g, err := OpenGateway(ctx, c, NewLogger(stderr, c.Log, c.Location()), GatewayOptions{CoreOnly: true})
+	g, err := OpenGateway(ctx, c, NewZonedLogger(stderr, c.Log, c.Location()), GatewayOptions{CoreOnly: true})
 	if err != nil {
 		return err
 	}

@@ -64,11 +64,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	bc := BillingConfig(c)
-	log := NewLogger(stderr, c.Log, c.Location())
+	log := NewZonedLogger(stderr, c.Log, c.Location())
 	if c.Log.Level != "debug" {
 		// The engine's info lines would drown the summary: warnings and
 		// errors only, unless log.level asks for debug.
-		log = NewLogger(stderr, config.Log{Level: "warn", Format: c.Log.Format}, c.Location())
+		log = NewZonedLogger(stderr, config.Log{Level: "warn", Format: c.Log.Format}, c.Location())
 	}
 
 	traceLoc := bc.Location

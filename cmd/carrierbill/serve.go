@@ -31,7 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := NewLogger(stderr, c.Log, c.Location())
+	log := NewZonedLogger(stderr, c.Log, c.Location())
 	o := GatewayOptions{SimulatorAddr: *simAddr}
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {

@@ -68,7 +68,7 @@ func bootWith(t *testing.T, yaml string, logs io.Writer, o GatewayOptions) *harn
 	}
 	c.DataDir = t.TempDir()
 	c.Settlement.Dir = t.TempDir()
-	log := NewLogger(logs, c.Log, c.Location())
+	log := NewZonedLogger(logs, c.Log, c.Location())
 	o.SimulatorAddr, o.SweepEvery, o.OutboxPoll = "127.0.0.1:0", 200*time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := OpenGateway(ctx, c, log, o)

@@ -100,7 +100,7 @@ func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, e
 	if url == "" {
 		url = cfg.Database.URL // config.Load applied $DATABASE_URL
 	}
-	env.log = NewLogger(stderr, config.Log{Level: "warn"}, env.loc)
+	env.log = NewZonedLogger(stderr, config.Log{Level: "warn"}, env.loc)
 	if url == "" {
 		// The embedded store of a single node (see serve's zero-setup default).
 		path := filepath.Join(cfg.DataDir, "carrierbill.db")

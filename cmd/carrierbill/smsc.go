@@ -41,7 +41,7 @@ func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%w: -timezone: %v", errUsage, err)
 	}
-	log := NewLogger(stderr, config.Log{}, loc)
+	log := NewZonedLogger(stderr, config.Log{}, loc)
 	sim := smsc.New(smsc.Config{SystemID: *systemID, Password: *password, Logger: log, AutoReceipt: *receipts})
 	if err := sim.Listen(*listen); err != nil {
 		return err
