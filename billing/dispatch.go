@@ -12,10 +12,15 @@ import (
 )
 
 // Dispatcher drains the outbox through a Sender: it leases due rows (so two
-// processes never send the same row at once), sends them, marks them sent,
-// and on failure schedules a retry with exponential backoff. A crash after
-// the SMSC accepted and before the row is marked sent resends once the
-// lease ends: at least once, never lost.
+// processes never send the same row at once), sends them, marks them sent
+// with the SMSC's message id of each part, and on failure schedules a retry
+// with exponential backoff. A crash after the SMSC accepted and before the
+// row is marked sent resends once the lease ends: at least once, never lost.
+//
+// It also matches delivery receipts to the parts it sent (Receipt): a
+// receipt that arrives before its part's message id was recorded is kept
+// and matched when it is, and kept receipts that never match are pruned
+// after ReceiptTTL.
 type Dispatcher struct {
 	Store  Store
 	Sender Sender
@@ -28,6 +33,12 @@ type Dispatcher struct {
 	Batch int
 	// MaxBackoff caps the retry delay (default 5 minutes).
 	MaxBackoff time.Duration
+	// ReceiptTTL is how long an unmatched receipt is kept waiting for its
+	// part (default 48 hours); Run prunes older ones about hourly.
+	ReceiptTTL time.Duration
+
+	pruneMu   sync.Mutex
+	lastPrune time.Time
 }
 
 func (d *Dispatcher) defaults() (time.Duration, int, time.Duration, *slog.Logger) {
@@ -75,10 +86,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: m.Body})
+			parts, err := d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: m.Body})
 			var merr error
 			if err == nil {
-				merr = d.Store.MarkSent(context.WithoutCancel(ctx), m.ID, d.Clock.Now())
+				merr = d.Store.MarkSentParts(context.WithoutCancel(ctx), m.ID, d.Clock.Now(), parts)
 			} else {
 				log.Warn("sending MT failed; will retry", "outbox", m.ID, "msisdn", redact.Phone(m.MSISDN), "attempt", m.Attempts, "err", err)
 				merr = d.Store.MarkSendFailed(context.WithoutCancel(ctx), m.ID, d.Clock.Now().Add(Backoff(m.Attempts, maxb)), err.Error())
@@ -99,6 +110,57 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
+// Receipt records a delivery receipt on the MT part it reports on. Its
+// message id may be written in hex or decimal whatever the submit_sm_resp
+// used (KeysOf); a receipt that matches no part yet is kept and matched
+// when the part's id is recorded. An error means it was not stored (the
+// SMPP layer then answers ESME_RX_T_APPN so the SMSC redelivers it).
+func (d *Dispatcher) Receipt(ctx context.Context, r DeliveryReceipt) error {
+	_, _, _, log := d.defaults()
+	keys := KeysOf(r.MessageID)
+	if keys.Exact == "" {
+		log.Warn("delivery receipt without a message id ignored", "bind", r.Bind, "state", string(r.State))
+		return nil
+	}
+	matched, err := d.Store.ApplyReceipt(ctx, r, keys)
+	if err != nil {
+		return fmt.Errorf("recording the receipt of message %s: %w", keys.Exact, err)
+	}
+	lvl := slog.LevelDebug
+	if !matched || (r.State.Final() && r.State != DeliveryDelivered) {
+		lvl = slog.LevelInfo
+	}
+	log.Log(ctx, lvl, "delivery receipt", "bind", r.Bind, "message_id", r.MessageID, "state", string(r.State),
+		"err", r.Err, "matched", matched)
+	return nil
+}
+
+// pruneReceipts drops unmatched receipts older than ReceiptTTL, at most
+// once an hour on the dispatcher's clock.
+func (d *Dispatcher) pruneReceipts(ctx context.Context, log *slog.Logger) {
+	ttl := d.ReceiptTTL
+	if ttl <= 0 {
+		ttl = 48 * time.Hour
+	}
+	now := d.Clock.Now()
+	d.pruneMu.Lock()
+	due := now.Sub(d.lastPrune) >= time.Hour
+	if due {
+		d.lastPrune = now
+	}
+	d.pruneMu.Unlock()
+	if !due {
+		return
+	}
+	n, err := d.Store.PruneReceipts(ctx, now.Add(-ttl))
+	switch {
+	case err != nil:
+		log.Warn("pruning unmatched receipts failed", "err", err)
+	case n > 0:
+		log.Info("unmatched receipts pruned", "count", n, "older_than", ttl.String())
+	}
+}
+
 // Run drains the outbox until ctx ends, polling every poll (default 50 ms)
 // when idle. It returns after every send it started has finished.
 func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
@@ -114,6 +176,7 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 			return nil
 		case <-t.C:
 		}
+		d.pruneReceipts(ctx, log)
 		for {
 			n, err := d.RunOnce(ctx)
 			if err != nil {

@@ -41,10 +41,13 @@ type OutboundSMS struct {
 }
 
 // Sender sends MTs drained from the outbox (the SMPP transport in serve, a
-// recorder in replay and tests). Send returns nil only when the SMSC accepted
-// every part; the outbox retries on error.
+// recorder in replay and tests). Send returns a nil error only when the SMSC
+// accepted every part, with the bind and message_id of each part in part
+// order (the Dispatcher keeps them to match delivery receipts; a sender
+// that gets no ids, such as a recorder, returns none). The outbox retries
+// on error, and the parts returned with an error are ignored.
 type Sender interface {
-	Send(ctx context.Context, m OutboundSMS) error
+	Send(ctx context.Context, m OutboundSMS) ([]SentPart, error)
 }
 
 // DebitStatus is what a charger knows about a debit key.

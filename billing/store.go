@@ -72,6 +72,37 @@ type Store interface {
 	// MarkSendFailed records a failed send of an unsent MT: next_at is set
 	// to nextAt and last_error to errText. ErrNotFound if there is no row.
 	MarkSendFailed(ctx context.Context, id int64, nextAt time.Time, errText string) error
+
+	// MarkSentParts is MarkSent plus the SMSC message id of each part
+	// (normalized with NormalizeMessageID, in outbox_parts), in one
+	// transaction. A kept unmatched receipt whose keys (KeysOf) include a
+	// part's id is applied to that part and removed, oldest first, so a
+	// receipt that arrived before its submit_sm_resp was processed still
+	// counts. It serializes with ApplyReceipt on the message ids involved
+	// (an advisory transaction lock per id on Postgres; the single writer
+	// on SQLite), so a receipt racing its part is matched by one of the two.
+	// Parts already recorded for the MT are kept (a resend after a lost
+	// MarkSentParts records nothing new). ErrNotFound if there is no row.
+	MarkSentParts(ctx context.Context, id int64, at time.Time, parts []SentPart) error
+
+	// ApplyReceipt records a delivery receipt on the part it reports on:
+	// among the parts whose message id is one of keys, it prefers one
+	// without a final state, then keys.Exact over AsHex over AsDec, then
+	// one sent on r.Bind, then the newest, and locks it. Its state, err and
+	// done_at are set unless it holds a final state and r's is not final.
+	// When no part matches it keeps r in unmatched_receipts under its keys
+	// and returns matched false. It serializes with MarkSentParts as said
+	// there.
+	ApplyReceipt(ctx context.Context, r DeliveryReceipt, keys ReceiptKeys) (matched bool, err error)
+
+	// PruneReceipts deletes kept unmatched receipts received before before
+	// and returns how many it deleted.
+	PruneReceipts(ctx context.Context, before time.Time) (int, error)
+
+	// OrderDeliveries returns the MTs of the order orderID (outbox rows,
+	// oldest first) with their parts and delivery states. An order without
+	// MTs, or no such order, gives an empty slice. It takes no locks.
+	OrderDeliveries(ctx context.Context, orderID int64) ([]Delivery, error)
 }
 
 // Tx is the set of storage operations available inside one transaction.

@@ -94,6 +94,19 @@ type Bind struct {
 	EnquireLink        Duration `yaml:"enquire_link"`
 	EnquireLinkTimeout Duration `yaml:"enquire_link_timeout"`
 	PartTimeout        Duration `yaml:"part_timeout"`
+	// Memory of incomplete multipart MOs, in bytes (0: the smpp package's
+	// defaults, 2 KiB, 256 KiB and 32 MiB): one part, one source address,
+	// the whole bind. Parts beyond them are refused (ESME_RMSGQFUL).
+	PartMaxBytes        int `yaml:"part_max_bytes"`
+	PartsMaxSourceBytes int `yaml:"parts_max_source_bytes"`
+	PartsMaxBytes       int `yaml:"parts_max_bytes"`
+	// StoreTimeout bounds storing one MO or receipt before it is answered
+	// ESME_RX_T_APPN (0x64); default 2s, well under an SMSC's timeout.
+	StoreTimeout Duration `yaml:"store_timeout"`
+	// RegisteredDelivery is the registered_delivery of every MT on the bind:
+	// 0 no receipt, 1 a receipt on delivery or failure (default), 2 on
+	// failure only.
+	RegisteredDelivery *int `yaml:"registered_delivery"`
 }
 
 // Orders are the confirmation-code rules.
@@ -254,6 +267,13 @@ func (c *Config) applyDefaults() {
 		}
 		if b.PartTimeout == 0 {
 			b.PartTimeout = Duration(2 * time.Minute)
+		}
+		if b.StoreTimeout == 0 {
+			b.StoreTimeout = Duration(2 * time.Second)
+		}
+		if b.RegisteredDelivery == nil {
+			one := 1
+			b.RegisteredDelivery = &one
 		}
 	}
 	if c.Orders.CodeValidity == 0 {

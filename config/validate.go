@@ -148,6 +148,26 @@ func checkBind(p *problems, f string, b Bind) {
 	if b.PartTimeout <= 0 {
 		p.add(f+".part_timeout", "must be positive")
 	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"part_max_bytes", b.PartMaxBytes}, {"parts_max_source_bytes", b.PartsMaxSourceBytes}, {"parts_max_bytes", b.PartsMaxBytes}} {
+		if v.n < 0 {
+			p.add(f+"."+v.name, "must not be negative (0: the default)")
+		}
+	}
+	if b.PartMaxBytes > 0 && b.PartsMaxSourceBytes > 0 && b.PartMaxBytes > b.PartsMaxSourceBytes {
+		p.add(f+".part_max_bytes", "is above parts_max_source_bytes: no part could ever be held")
+	}
+	if b.PartsMaxSourceBytes > 0 && b.PartsMaxBytes > 0 && b.PartsMaxSourceBytes > b.PartsMaxBytes {
+		p.add(f+".parts_max_source_bytes", "is above parts_max_bytes")
+	}
+	if b.StoreTimeout <= 0 || b.StoreTimeout > Duration(30*time.Second) {
+		p.add(f+".store_timeout", "want more than 0 and at most 30s (keep it well under the SMSC's response timeout)")
+	}
+	if b.RegisteredDelivery != nil && (*b.RegisteredDelivery < 0 || *b.RegisteredDelivery > 2) {
+		p.add(f+".registered_delivery", "want 0 (no receipt), 1 (receipt on delivery or failure) or 2 (on failure only)")
+	}
 }
 
 // checkOrders checks the confirmation-code rules.

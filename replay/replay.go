@@ -196,11 +196,11 @@ type recorder struct {
 	sent []billing.OutboundSMS
 }
 
-func (r *recorder) Send(_ context.Context, m billing.OutboundSMS) error {
+func (r *recorder) Send(_ context.Context, m billing.OutboundSMS) ([]billing.SentPart, error) {
 	r.mu.Lock()
 	r.sent = append(r.sent, m)
 	r.mu.Unlock()
-	return nil
+	return nil, nil // offline: no SMSC, no message ids
 }
 
 func (r *recorder) take() []billing.OutboundSMS {

@@ -295,15 +295,12 @@ func (c *Client) Submit(ctx context.Context, mt MT) (SubmitResult, error) {
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("encoding MT: %w", err)
 	}
-	res := SubmitResult{MessageIDs: make([]string, 0, len(parts))}
+	res := SubmitResult{MessageIDs: make([]string, 0, len(parts)), Binds: make([]string, 0, len(parts))}
 	var cn *conn
 	for i, p := range parts {
 		sm := &SM{Dst: mt.To, Src: mt.From, DataCoding: coding, ShortMessage: p}
 		if len(parts) > 1 {
 			sm.ESMClass = 0x40
-		}
-		if mt.RegisteredDelivery {
-			sm.RegisteredDelivery = 1
 		}
 		for {
 			if cn == nil || isDead(cn) {
@@ -313,9 +310,14 @@ func (c *Client) Submit(ctx context.Context, mt MT) (SubmitResult, error) {
 			}
 			cfg := cn.l.cfg
 			sm.SrcTON, sm.SrcNPI, sm.DstTON, sm.DstNPI = cfg.SourceTON, cfg.SourceNPI, cfg.DestTON, cfg.DestNPI
+			sm.RegisteredDelivery = cfg.RegisteredDelivery
+			if mt.RegisteredDelivery && sm.RegisteredDelivery == 0 {
+				sm.RegisteredDelivery = 1
+			}
 			id, sent, err := cn.submit(ctx, sm)
 			if err == nil {
 				res.MessageIDs = append(res.MessageIDs, id)
+				res.Binds = append(res.Binds, cfg.Name)
 				break
 			}
 			var se *StatusError

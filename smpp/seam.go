@@ -50,11 +50,15 @@ type MT struct {
 	From               string // source address (the service code + merchant code)
 	To                 string // the subscriber
 	Text               string
-	RegisteredDelivery bool // ask the SMSC for a delivery receipt
+	RegisteredDelivery bool // ask for a receipt (1) even on a bind whose RegisteredDelivery is 0
 }
 
 // SubmitResult is what the SMSC answered for an MT: one message_id per part,
-// in part order.
+// in part order, and the name of the bind each part went out on (a part
+// is retried on another bind when its link dropped before it was written).
+// A delivery receipt names the message_id as the SMSC wrote it there,
+// possibly in another base (see billing.KeysOf).
 type SubmitResult struct {
 	MessageIDs []string
+	Binds      []string
 }

@@ -138,12 +138,12 @@ type recorder struct {
 	out chan billing.OutboundSMS
 }
 
-func (r *recorder) Send(ctx context.Context, m billing.OutboundSMS) error {
+func (r *recorder) Send(ctx context.Context, m billing.OutboundSMS) ([]billing.SentPart, error) {
 	select {
 	case r.out <- m:
-		return nil
+		return nil, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

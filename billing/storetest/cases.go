@@ -480,15 +480,15 @@ type flakySender struct {
 	sent map[int64]int
 }
 
-func (s *flakySender) Send(ctx context.Context, m billing.OutboundSMS) error {
+func (s *flakySender) Send(ctx context.Context, m billing.OutboundSMS) ([]billing.SentPart, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail > 0 {
 		s.fail--
-		return errors.New("smsc: throttled")
+		return nil, errors.New("smsc: throttled")
 	}
 	s.sent[m.ID]++
-	return nil
+	return nil, nil
 }
 
 func testOutbox(t *testing.T, open Open) {

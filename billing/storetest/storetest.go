@@ -3,7 +3,8 @@
 // (PostgreSQL in billing/postgres, the embedded SQLite store). A store that
 // passes keeps the invariants of DESIGN.md §4 that depend on storage:
 // orders, limits under concurrency, idempotency, the outbox, the recovery
-// sweep, refunds, and calendar days and months in Asia/Shanghai. RunCards
+// sweep, refunds, calendar days and months in Asia/Shanghai, and delivery
+// receipts matched to the MTs' parts (delivery.go). RunCards
 // adds the bank-card payments (wallet password, lockout, the simulated
 // bank's declines and timeouts) for stores that also keep cards.
 //
@@ -59,6 +60,11 @@ func Run(t *testing.T, open Open) {
 		{"MOClaimsKeepPerPhoneOrder", testMOClaims},
 		{"Outbox", testOutbox},
 		{"Query", testQuery},
+		{"DeliveryHexAndDecimal", testDeliveryHexAndDecimal},
+		{"DeliveryReceiptBeforeResp", testDeliveryReceiptBeforeResp},
+		{"DeliveryPreference", testDeliveryPreference},
+		{"DeliveryRace", testDeliveryRace},
+		{"DeliveryThroughDispatcher", testDeliveryThroughDispatcher},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,6 +133,11 @@ func BindConfigs(c *config.Config) []smpp.BindConfig {
 			AddrTON: byte(b.AddrTON), AddrNPI: byte(b.AddrNPI), Mode: smpp.ModeTransceiver,
 			Window: b.Window, MaxPerSecond: b.MaxPerSecond,
 			EnquireLink: b.EnquireLink.D(), EnquireLinkTimeout: b.EnquireLinkTimeout.D(), PartTimeout: b.PartTimeout.D(),
+			Parts:        smpp.ReassemblyLimits{MaxPartBytes: b.PartMaxBytes, MaxSourceBytes: b.PartsMaxSourceBytes, MaxTotalBytes: b.PartsMaxBytes},
+			StoreTimeout: b.StoreTimeout.D(),
+		}
+		if b.RegisteredDelivery != nil {
+			bc.RegisteredDelivery = byte(*b.RegisteredDelivery)
 		}
 		if b.Mode == "transmitter+receiver" {
 			bc.Mode = smpp.ModeTxRx
@@ -253,13 +258,16 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 			return nil, fmt.Errorf("starting the built-in SMSC simulator on %s: %w", addr, err)
 		}
 		log.Warn("no SMSC configured: started the built-in SMSC simulator (configure smsc.binds or CARRIERBILL_SMSC_ADDR for a real one)", "addr", g.Simulator.Addr())
-		binds = []smpp.BindConfig{{Name: "simulator", Addr: g.Simulator.Addr(), SystemID: "carrierbill", Password: "sim"}}
+		binds = []smpp.BindConfig{{Name: "simulator", Addr: g.Simulator.Addr(), SystemID: "carrierbill", Password: "sim", RegisteredDelivery: 1}}
 	}
-	g.SMPP, err = smpp.NewClient(binds, moConsumer{engine: g.Engine, log: log}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
+	// The dispatcher sends the outbox through the binds and matches the
+	// receipts they bring back; its Sender is set once the client exists.
+	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Clock: g.Clock, Logger: log.With("component", "outbox")}
+	g.SMPP, err = smpp.NewClient(binds, moConsumer{engine: g.Engine, receipts: g.Dispatcher, log: log}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
 	if err != nil {
 		return nil, err
 	}
-	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Sender: smppSender{g.SMPP}, Clock: g.Clock, Logger: log.With("component", "outbox")}
+	g.Dispatcher.Sender = smppSender{g.SMPP}
 	if err := startCardAdmin(g, c.Admin.Listen, cw, log, o); err != nil {
 		return nil, err
 	}
@@ -412,8 +420,9 @@ type settlementStore interface {
 // moConsumer is the seam between SMPP and billing: it stores each MO
 // durably (Engine.Accept) and only then lets the session acknowledge it.
 type moConsumer struct {
-	engine *billing.Engine
-	log    *slog.Logger
+	engine   *billing.Engine
+	receipts *billing.Dispatcher // matches delivery receipts to the MTs it sent
+	log      *slog.Logger
 }
 
 func (c moConsumer) ConsumeMO(ctx context.Context, mo smpp.MO) error {
@@ -422,21 +431,28 @@ func (c moConsumer) ConsumeMO(ctx context.Context, mo smpp.MO) error {
 	})
 }
 
+// ConsumeReceipt records a delivery receipt on the MT part it reports on
+// (Dispatcher.Receipt); nil only once it is stored.
 func (c moConsumer) ConsumeReceipt(ctx context.Context, r smpp.DeliveryReceipt) error {
-	lvl := slog.LevelDebug
-	if r.State != "DELIVRD" && r.State != "ACCEPTD" {
-		lvl = slog.LevelWarn
-	}
-	c.log.Log(ctx, lvl, "delivery receipt", "bind", r.Bind, "message_id", r.MessageID, "msisdn", redact.Phone(r.From), "state", r.State, "err", r.Err)
-	return nil
+	return c.receipts.Receipt(ctx, billing.DeliveryReceipt{
+		Bind: r.Bind, MessageID: r.MessageID, State: billing.DeliveryState(r.State), Err: r.Err, ReceivedAt: r.ReceivedAt,
+	})
 }
 
-// smppSender sends outbox MTs through the SMPP client.
+// smppSender sends outbox MTs through the SMPP client and reports the
+// message id and bind of each part.
 type smppSender struct{ c *smpp.Client }
 
-func (s smppSender) Send(ctx context.Context, m billing.OutboundSMS) error {
-	_, err := s.c.Submit(ctx, smpp.MT{From: m.From, To: m.To, Text: m.Text})
-	return err
+func (s smppSender) Send(ctx context.Context, m billing.OutboundSMS) ([]billing.SentPart, error) {
+	res, err := s.c.Submit(ctx, smpp.MT{From: m.From, To: m.To, Text: m.Text})
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]billing.SentPart, len(res.MessageIDs))
+	for i, id := range res.MessageIDs {
+		parts[i] = billing.SentPart{Bind: res.Binds[i], MessageID: id}
+	}
+	return parts, nil
 }
 
 func tlsConfig(b config.Bind) *tls.Config {
