@@ -24,7 +24,6 @@ import (
 	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
-	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 	"github.com/carrierbill/carrierbill/smpp"
