@@ -8,18 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/postgres"
-	billingredis "github.com/carrierbill/carrierbill/billing/redis"
-	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/stores"
 )
 
 // limiterTimeout bounds one call to the embedded limiter. It is long on
@@ -78,18 +74,15 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 			return nil, fmt.Errorf("setting up the replay's card secrets: %w", err)
 		}
 	}
+	so := stores.Options{
+		DatabaseURL: o.DatabaseURL, Clock: e.clock, Logger: e.log,
+		Accounts: billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit},
+		Limiter:  o.Limiter == nil, RedisTimeout: limiterTimeout,
+	}
 	if o.DatabaseURL != "" {
-		pool, err := scratchSchema(ctx, o.DatabaseURL, e)
-		if err != nil {
+		if so.Schema, err = scratchSchema(ctx, o.DatabaseURL, e); err != nil {
 			return nil, err
 		}
-		if _, err := postgres.Migrate(ctx, pool); err != nil {
-			return nil, fmt.Errorf("migrating the scratch schema: %w", err)
-		}
-		e.store = postgres.NewStore(pool)
-		cs := postgres.NewCardStore(pool)
-		cardStore, owners, resolve = cs, cs, cs.TokenForCharge
-		phone = postgres.NewAccounts(pool, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
 	} else {
 		base := o.Dir
 		if base == "" {
@@ -102,15 +95,16 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 			return nil, fmt.Errorf("creating the replay's temporary directory: %w", err)
 		}
 		e.closers = append(e.closers, func() error { return os.RemoveAll(dir) })
-		st, err := sqlite.Open(ctx, filepath.Join(dir, "replay.db"), e.log)
-		if err != nil {
-			return nil, fmt.Errorf("opening the replay store: %w", err)
-		}
-		e.closers = append(e.closers, st.Close)
-		e.store = st
-		cardStore, owners, resolve = st, st, st.TokenForCharge
-		phone = sqlite.NewAccounts(st, e.clock, billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit})
+		so.DataDir = dir
 	}
+	set, err := stores.Open(ctx, so)
+	if err != nil {
+		return nil, fmt.Errorf("opening the replay store: %w", err)
+	}
+	e.closers = append(e.closers, set.Close)
+	e.store = set.Billing
+	cardStore, owners, resolve = set.Cards, set.Cards, set.Cards.TokenForCharge
+	phone = set.Accounts
 	if err := openAccounts(ctx, phone, o.Accounts); err != nil {
 		return nil, err
 	}
@@ -119,12 +113,7 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	}
 	limiter := o.Limiter
 	if limiter == nil {
-		l, err := billingredis.NewEmbedded(e.clock, billingredis.Options{Timeout: limiterTimeout, Logger: e.log})
-		if err != nil {
-			return nil, fmt.Errorf("starting the embedded limiter: %w", err)
-		}
-		e.closers = append(e.closers, l.Close)
-		limiter = l
+		limiter = set.Limiter
 	}
 	eo := billing.Options{
 		Config: o.Config, Store: e.store, Charger: charger, Limiter: limiter, Clock: e.clock, Logger: e.log,
@@ -146,21 +135,21 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	return e, nil
 }
 
-// scratchSchema connects to url and returns a pool whose search_path is a new
-// schema, dropped when the replay ends, so replay never touches existing data.
-func scratchSchema(ctx context.Context, url string, e *env) (*pgxpool.Pool, error) {
+// scratchSchema creates a new schema for the replay, dropped when the
+// replay ends, so replay never touches existing data; it returns its name.
+func scratchSchema(ctx context.Context, url string, e *env) (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("naming the scratch schema: %w", err)
+		return "", fmt.Errorf("naming the scratch schema: %w", err)
 	}
 	schema := "carrierbill_replay_" + hex.EncodeToString(b[:])
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+		return "", fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return nil, fmt.Errorf("creating the scratch schema: %w", err)
+		return "", fmt.Errorf("creating the scratch schema: %w", err)
 	}
 	e.closers = append(e.closers, func() error {
 		c, err := pgx.Connect(context.Background(), url)
@@ -171,17 +160,7 @@ func scratchSchema(ctx context.Context, url string, e *env) (*pgxpool.Pool, erro
 		_, err = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 		return err
 	})
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the database URL: %w", err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("opening PostgreSQL: %w", err)
-	}
-	e.closers = append(e.closers, func() error { pool.Close(); return nil })
-	return pool, nil
+	return schema, nil
 }
 
 // order reads one order.

@@ -14,20 +14,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/postgres"
-	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/stores"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -79,28 +75,14 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := NewZonedLogger(stderr, config.Log{Level: "warn"}, cfg.Location())
 	// PostgreSQL when configured, else the embedded store serve uses.
-	var store interface {
-		billing.CardStore
-		ownerRegistry
+	so := StoreOptions(cfg, clock.Real{}, log)
+	so.DatabaseURL, so.NoMigrate, so.Limiter = url, true, false
+	set, err := stores.Open(ctx, so)
+	if err != nil {
+		return err
 	}
-	if url != "" {
-		pool, err := pgxpool.New(ctx, url)
-		if err != nil {
-			return fmt.Errorf("opening the database: %w", err)
-		}
-		defer pool.Close()
-		store = postgres.NewCardStore(pool)
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-			return fmt.Errorf("creating the data directory: %w", err)
-		}
-		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "carrierbill.db"), log)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		store = db
-	}
+	defer set.Close()
+	store := set.Cards
 
 	if sub == "owner" {
 		if *name == "" || *id == "" {
@@ -252,15 +234,9 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 		a = banksim.New(g.Clock)
 		log.Warn("no bank configured: card payments go to the built-in simulated bank (no real money moves)")
 	}
-	var store billing.CardStore
-	var resolve bank.TokenResolver
-	var owners ownerRegistry
-	if g.pool != nil {
-		cs := postgres.NewCardStore(g.pool)
-		store, resolve, owners = cs, cs.TokenForCharge, cs
-	} else {
-		store, resolve, owners = g.sqlite, g.sqlite.TokenForCharge, g.sqlite
-	}
+	var store billing.CardStore = g.stores.Cards
+	var resolve bank.TokenResolver = g.stores.Cards.TokenForCharge
+	var owners ownerRegistry = g.stores.Cards
 	cards, err := billing.NewCards(billing.CardOptions{
 		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Clock: g.Clock,
 		Logger: log.With("component", "cards"), ServiceAddr: serviceCode,

@@ -9,6 +9,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/stores"
 )
 
 func init() {
@@ -45,10 +46,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := bc.Validate(); err != nil {
 		return err
 	}
-	store := "embedded SQLite under " + c.DataDir
-	if c.Database.URL != "" {
-		store = "PostgreSQL"
-	}
+	store, _ := stores.Describe(StoreOptions(c, nil, nil))
 	smsc := "built-in SMSC simulator"
 	if n := len(c.SMSC.Binds); n > 0 {
 		smsc = fmt.Sprintf("%d SMPP bind(s)", n)

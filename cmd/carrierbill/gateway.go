@@ -5,29 +5,23 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/postgres"
-	billingredis "github.com/carrierbill/carrierbill/billing/redis"
 	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/settlement"
-	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
+	"github.com/carrierbill/carrierbill/stores"
 )
 
 // Gateway is the whole running program that `serve` starts: the store, the
@@ -58,9 +52,11 @@ type Gateway struct {
 	// scheduler drives it nightly; the demo calls Generate by hand).
 	Settlement *settlement.Runner
 
+	stores *stores.Set
+	// pool and sqlite are the open store's handle (one of them nil), owned
+	// by stores: tests query through them.
 	pool      *pgxpool.Pool
 	sqlite    *sqlite.Store
-	limiter   io.Closer
 	scheduler *settlement.Scheduler
 	download  *http.Server
 	closers   []func() error
@@ -162,72 +158,22 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		}
 	}()
 
-	// Store and charger: PostgreSQL when configured, the embedded store otherwise.
+	// Store, charger and limiter: PostgreSQL and Redis when configured,
+	// the embedded store and an in-process Redis otherwise.
+	g.stores, err = stores.Open(ctx, StoreOptions(c, g.Clock, log))
+	if err != nil {
+		return nil, err
+	}
+	if len(g.stores.Applied) > 0 {
+		log.Info("applied migrations", "versions", fmt.Sprint(g.stores.Applied))
+	}
+	log.Info("store: "+g.stores.Description, "frequency_rules", g.stores.LimiterDescription)
+	g.Store, g.pool, g.sqlite = g.stores.Billing, g.stores.Pool, g.stores.Embedded
 	charger := o.Charger
-	accounts := struct {
-		auto  bool
-		limit billing.Money
-	}{c.Accounts.AutoOpen, c.Accounts.CreditLimit.Money}
-	if c.Database.URL != "" {
-		pcfg, err := pgxpool.ParseConfig(c.Database.URL)
-		if err != nil {
-			return nil, fmt.Errorf("database.url: %w", err)
-		}
-		if c.Database.MaxConns > 0 {
-			pcfg.MaxConns = int32(c.Database.MaxConns)
-		}
-		g.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
-		if err != nil {
-			return nil, fmt.Errorf("opening PostgreSQL: %w", err)
-		}
-		applied, err := postgres.Migrate(ctx, g.pool)
-		if err != nil {
-			return nil, err
-		}
-		if len(applied) > 0 {
-			log.Info("applied migrations", "versions", fmt.Sprint(applied))
-		}
-		g.Store = postgres.NewStore(g.pool)
-		if charger == nil {
-			charger = postgres.NewAccounts(g.pool, g.Clock, billing.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
-		}
-		log.Info("store: PostgreSQL")
-	} else {
-		if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("creating the data directory: %w", err)
-		}
-		path := filepath.Join(c.DataDir, "carrierbill.db")
-		g.sqlite, err = sqlite.Open(ctx, path, log)
-		if err != nil {
-			return nil, err
-		}
-		g.Store = g.sqlite
-		if charger == nil {
-			charger = sqlite.NewAccounts(g.sqlite, g.Clock, billing.AccountsOptions{AutoOpen: accounts.auto, CreditLimit: accounts.limit})
-		}
-		abs, _ := filepath.Abs(path)
-		log.Info("store: embedded SQLite (set DATABASE_URL for PostgreSQL)", "path", abs)
+	if charger == nil {
+		charger = g.stores.Accounts
 	}
-
-	// Frequency rules: Redis when configured, an in-process Redis otherwise.
-	var limiter billing.Limiter
-	lopts := billingredis.Options{Prefix: c.Redis.Prefix, Timeout: c.Redis.Timeout.D(), Logger: log}
-	if c.Redis.URL != "" {
-		goredis.SetLogger(redisLog{log.With("component", "redis")})
-		l, err := billingredis.Open(c.Redis.URL, lopts)
-		if err != nil {
-			return nil, err
-		}
-		limiter, g.limiter = l, l
-		log.Info("frequency rules: Redis")
-	} else {
-		l, err := billingredis.NewEmbedded(g.Clock, lopts)
-		if err != nil {
-			return nil, err
-		}
-		limiter, g.limiter = l, l
-		log.Info("frequency rules: in-process Redis (set REDIS_URL for a shared Redis)")
-	}
+	limiter := g.stores.Limiter
 
 	cw, err := openCards(g, c.ServiceCode, log, o)
 	if err != nil {
@@ -273,12 +219,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 
 	// Settlement: the nightly jobs and the download server, on whichever
 	// store is open (the embedded one reads the same tables through SQLite).
-	var src settlementStore
-	if g.pool != nil {
-		src = settlepg.New(g.pool)
-	} else {
-		src = g.sqlite.Settlement()
-	}
+	src := g.stores.Settlement
 	g.Settlement, err = settlement.NewRunner(src, src, settlement.Config{
 		Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c), StartDate: c.Settlement.StartDate,
 	}, g.Clock, log.With("component", "settlement"))
@@ -392,28 +333,11 @@ func (g *Gateway) Close() error {
 		errs = append(errs, g.Simulator.Close())
 		g.Simulator = nil
 	}
-	if g.limiter != nil {
-		errs = append(errs, g.limiter.Close())
-		g.limiter = nil
-	}
-	if g.pool != nil {
-		g.pool.Close()
-		g.pool = nil
-	}
-	if g.sqlite != nil {
-		errs = append(errs, g.sqlite.Close())
-		g.sqlite = nil
+	if g.stores != nil {
+		errs = append(errs, g.stores.Close())
+		g.stores, g.pool, g.sqlite = nil, nil, nil
 	}
 	return errors.Join(errs...)
-}
-
-// settlementStore is what settlement needs of a store: the ledger snapshot,
-// the job leases and the merchant download keys (settlement/postgres.Store
-// and billing/sqlite.Settlement both are).
-type settlementStore interface {
-	settlement.Source
-	settlement.Leases
-	settlement.KeyStore
 }
 
 // moConsumer is the seam between SMPP and billing: it stores each MO
@@ -459,10 +383,13 @@ func tlsConfig(b config.Bind) *tls.Config {
 	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: b.TLSSkipVerify} //nolint:gosec // operator's choice, off by default
 }
 
-// redisLog carries go-redis's own messages (dial retries during an outage)
-// into the gateway's structured, masking log instead of bare stderr.
-type redisLog struct{ log *slog.Logger }
-
-func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.log.WarnContext(ctx, fmt.Sprintf(format, v...))
+// StoreOptions maps the configuration onto the store opener's options:
+// every command opens its stores through stores.Open with them.
+func StoreOptions(c *config.Config, clk clock.Clock, log *slog.Logger) stores.Options {
+	return stores.Options{
+		DatabaseURL: c.Database.URL, MaxConns: c.Database.MaxConns, DataDir: c.DataDir,
+		Accounts: billing.AccountsOptions{AutoOpen: c.Accounts.AutoOpen, CreditLimit: c.Accounts.CreditLimit.Money},
+		Limiter:  true, RedisURL: c.Redis.URL, RedisPrefix: c.Redis.Prefix, RedisTimeout: c.Redis.Timeout.D(),
+		Clock: clk, Logger: log,
+	}
 }

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/carrierbill/carrierbill/billing/postgres"
-	"github.com/carrierbill/carrierbill/billing/sqlite"
+	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
-	"path/filepath"
+	"github.com/carrierbill/carrierbill/stores"
 )
 
 func init() {
@@ -32,32 +29,23 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	url := *dbURL
-	if url == "" {
-		url = c.Database.URL
+	o := StoreOptions(c, clock.Real{}, nil)
+	o.Limiter = false
+	if *dbURL != "" {
+		o.DatabaseURL = *dbURL
 	}
-	if url == "" {
-		p := filepath.Join(c.DataDir, "carrierbill.db")
-		s, err := sqlite.Open(ctx, p, nil) // Open migrates
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "embedded store %s is up to date\n", p)
-		return s.Close()
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return fmt.Errorf("opening PostgreSQL: %w", err)
-	}
-	defer pool.Close()
-	applied, err := postgres.Migrate(ctx, pool)
+	set, err := stores.Open(ctx, o) // opening migrates, and creates data_dir for the embedded store
 	if err != nil {
 		return err
 	}
-	if len(applied) == 0 {
+	defer set.Close()
+	switch {
+	case set.Embedded != nil:
+		fmt.Fprintf(stdout, "%s is up to date\n", set.Description)
+	case len(set.Applied) == 0:
 		fmt.Fprintln(stdout, "PostgreSQL schema is up to date")
-		return nil
+	default:
+		fmt.Fprintf(stdout, "applied migrations %v\n", set.Applied)
 	}
-	fmt.Fprintf(stdout, "applied migrations %v\n", applied)
-	return nil
+	return set.Close()
 }

@@ -2,23 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/settlement"
-	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
+	"github.com/carrierbill/carrierbill/stores"
 )
 
 func init() {
@@ -54,19 +51,9 @@ type settleEnv struct {
 	cfg   *config.Config
 	loc   *time.Location
 	terms settlement.TermsBook
-	store settleCmdStore
+	store stores.SettlementStore
 	close func()
 	log   *slog.Logger
-}
-
-// settleCmdStore is what the operator's settlement commands need of a
-// store: settlement/postgres.Store on PostgreSQL, billing/sqlite's
-// Settlement on the embedded store.
-type settleCmdStore interface {
-	settlementStore
-	IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error)
-	RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error)
-	ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error)
 }
 
 func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, error) {
@@ -101,28 +88,17 @@ func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, e
 		url = cfg.Database.URL // config.Load applied $DATABASE_URL
 	}
 	env.log = NewZonedLogger(stderr, config.Log{Level: "warn"}, env.loc)
-	if url == "" {
-		// The embedded store of a single node (see serve's zero-setup default).
-		path := filepath.Join(cfg.DataDir, "carrierbill.db")
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w: no database: pass --database-url, set DATABASE_URL, or run where %s exists", errUsage, path)
-		}
-		db, err := sqlite.Open(ctx, path, env.log)
-		if err != nil {
-			return nil, err
-		}
-		env.store, env.close = db.Settlement(), func() { db.Close() }
-		return env, nil
+	o := StoreOptions(cfg, clock.Real{}, env.log)
+	// Settlement reads what serve wrote: never a new, empty embedded store.
+	o.DatabaseURL, o.MustExist, o.NoMigrate, o.Limiter = url, true, true, false
+	set, err := stores.Open(ctx, o)
+	if errors.Is(err, stores.ErrNoStore) {
+		return nil, fmt.Errorf("%w: no database: pass --database-url, set DATABASE_URL, or run where %s exists", errUsage, filepath.Join(cfg.DataDir, stores.EmbeddedFile))
 	}
-	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("opening the database: %w", err)
+		return nil, err
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting to the database: %w", err)
-	}
-	env.store, env.close = settlepg.New(pool), pool.Close
+	env.store, env.close = set.Settlement, func() { set.Close() }
 	return env, nil
 }
 
