@@ -1,7 +1,8 @@
 // Package smsc is an SMSC simulator: the peer of carrierbill's end-to-end
 // tests, demos and load runs, and what `carrierbill smsc` serves. It accepts
 // binds with the configured credentials, answers submit_sm with message ids,
-// reassembles long MTs per destination, sends delivery receipts and injects
+// reassembles long MTs per destination, sends delivery receipts (message ids
+// in hex or decimal, a receipt before its submit_sm_resp on demand) and injects
 // MOs (from Go, over HTTP, or from a JSON-lines file), split the way a real
 // SMSC splits them. Fault knobs make it throttle, NACK, hold responses,
 // reuse the sequence numbers of pending submit_sm, ignore enquire_link,
@@ -95,6 +96,10 @@ type Server struct {
 	bindStatus   pdu.Status
 	ignoreEnq    bool
 	ignoreSubmit bool
+
+	idFormat      IDFormat // of submit_sm_resp message ids
+	receiptFormat IDFormat // of the ids in receipts; "" as in the resp
+	receiptFirst  bool
 
 	wg sync.WaitGroup
 }
@@ -241,6 +246,38 @@ func (s *Server) Release() {
 		h.s.answerSubmit(h.fr)
 	}
 }
+
+// IDFormat is how the simulator writes a message id: the same number in
+// hex or in decimal, as SMSCs differ (and some answer submit_sm in one and
+// write receipts in the other).
+type IDFormat string
+
+// Message id formats.
+const (
+	IDHex     IDFormat = "hex"     // "%010X", the default: "000000002A"
+	IDDecimal IDFormat = "decimal" // "%d": "42"
+)
+
+func (f IDFormat) format(n uint64) string {
+	if f == IDDecimal {
+		return fmt.Sprintf("%d", n)
+	}
+	return fmt.Sprintf("%010X", n)
+}
+
+// SetMessageIDs sets how submit_sm_resp writes message ids and how
+// AutoReceipt receipts write them ("" for receipts: as in the resp); both
+// carry the same number.
+func (s *Server) SetMessageIDs(resp, receipts IDFormat) {
+	s.mu.Lock()
+	s.idFormat, s.receiptFormat = resp, receipts
+	s.mu.Unlock()
+}
+
+// ReceiptBeforeResp makes AutoReceipt send each receipt before the
+// submit_sm_resp it reports on, and hold that resp until the ESME answered
+// the receipt: the ESME must keep a receipt it cannot match yet.
+func (s *Server) ReceiptBeforeResp(on bool) { s.mu.Lock(); s.receiptFirst = on; s.mu.Unlock() }
 
 // RejectBinds answers binds with st (0 accepts them again).
 func (s *Server) RejectBinds(st pdu.Status) { s.mu.Lock(); s.bindStatus = st; s.mu.Unlock() }
@@ -565,14 +602,19 @@ func (c *session) answerSubmit(f smpp.Frame) {
 		s.nackN--
 		st = s.nackStatus
 	}
-	var id string
+	var id, rid string
 	var done *MT
 	if st == smpp.StatusOK {
 		s.nextID++
-		id = fmt.Sprintf("%010X", s.nextID)
+		id = s.idFormat.format(s.nextID)
+		rid = id
+		if s.receiptFormat != "" {
+			rid = s.receiptFormat.format(s.nextID)
+		}
 		done = s.addMT(c.systemID, sm, id)
 	}
-	auto := s.cfg.AutoReceipt
+	auto := s.cfg.AutoReceipt && st == smpp.StatusOK && sm.RegisteredDelivery&0x03 != 0
+	first := auto && s.receiptFirst
 	s.mu.Unlock()
 	if done != nil && s.cfg.OnMT != nil {
 		s.cfg.OnMT(*done)
@@ -581,14 +623,22 @@ func (c *session) answerSubmit(f smpp.Frame) {
 	if st != smpp.StatusOK {
 		resp.Body = nil
 	}
-	c.write(resp)
-	if st == smpp.StatusOK && auto && sm.RegisteredDelivery&0x03 != 0 {
+	if !first {
+		c.write(resp)
+	}
+	if auto {
+		// Off the read loop, which reads the receipt's response.
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s.SendReceipt(ctx, c.systemID, id, sm.Dst, sm.Src, "DELIVRD")
+			if _, err := s.SendReceipt(ctx, c.systemID, rid, sm.Dst, sm.Src, "DELIVRD"); err != nil {
+				s.log.Warn("smsc: sending a receipt failed", "message_id", rid, "err", err)
+			}
+			if first {
+				c.write(resp)
+			}
 		}()
 	}
 }
