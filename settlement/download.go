@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -26,7 +27,10 @@ import (
 // Every request carries "Authorization: Bearer <key>" (a key issued with
 // `carrierbill merchant key issue`). A file of another merchant, a missing
 // file and a malformed name are all 404, so nothing can be probed. Every
-// download is logged (merchant, file, status, bytes).
+// download is logged (merchant, file, status, bytes). Only regular files
+// that are still inside the merchant's folder once every symlink is
+// resolved are served (os.Root): a symlink planted in a folder to a file
+// outside it is 404.
 type DownloadServer struct {
 	dir  string
 	keys KeyStore
@@ -108,24 +112,33 @@ func (s *DownloadServer) authenticate(w http.ResponseWriter, r *http.Request) (s
 }
 
 func (s *DownloadServer) list(w http.ResponseWriter, r *http.Request, merchant string) {
-	entries, err := os.ReadDir(filepath.Join(s.dir, merchant))
+	files := []FileInfo{}
+	root, err := os.OpenRoot(filepath.Join(s.dir, merchant))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Error("download: listing files failed", "merchant", merchant, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	files := []FileInfo{}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !fileName.MatchString(name) || strings.HasSuffix(name, ".sha256") {
-			continue
-		}
-		info, err := e.Info()
+	if root != nil {
+		defer root.Close()
+		entries, err := fs.ReadDir(root.FS(), ".")
 		if err != nil {
-			continue
+			s.log.Error("download: listing files failed", "merchant", merchant, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
 		}
-		files = append(files, FileInfo{Name: name, Size: info.Size(), SHA256: s.checksum(merchant, name),
-			Modified: info.ModTime().In(s.clk.Now().Location()).Format("2006-01-02T15:04:05Z07:00")})
+		for _, e := range entries {
+			name := e.Name()
+			if !e.Type().IsRegular() || !fileName.MatchString(name) || strings.HasSuffix(name, ".sha256") {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			files = append(files, FileInfo{Name: name, Size: info.Size(), SHA256: checksum(root, name),
+				Modified: info.ModTime().In(s.clk.Now().Location()).Format("2006-01-02T15:04:05Z07:00")})
+		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	w.Header().Set("Content-Type", "application/json")
@@ -133,9 +146,14 @@ func (s *DownloadServer) list(w http.ResponseWriter, r *http.Request, merchant s
 	s.log.Info("merchant file list", "merchant", merchant, "files", len(files), "remote", r.RemoteAddr)
 }
 
-// checksum reads name's .sha256 file ("" if there is none).
-func (s *DownloadServer) checksum(merchant, name string) string {
-	b, err := os.ReadFile(filepath.Join(s.dir, merchant, name+".sha256"))
+// checksum reads name's .sha256 file in the merchant's folder root ("" if
+// there is none, or it is not a regular file inside the folder).
+func checksum(root *os.Root, name string) string {
+	info, err := root.Stat(name + ".sha256")
+	if err != nil || !info.Mode().IsRegular() {
+		return ""
+	}
+	b, err := root.ReadFile(name + ".sha256")
 	if err != nil {
 		return ""
 	}
@@ -149,21 +167,50 @@ func (s *DownloadServer) checksum(merchant, name string) string {
 	return sum
 }
 
+// openIn opens name inside the merchant's folder: os.Root resolves every
+// symlink and refuses a path that leaves the folder, and only a regular
+// file is served (a FIFO or device planted there would block or leak). It
+// answers os.ErrNotExist for anything else.
+func openIn(root *os.Root, name string) (*os.File, os.FileInfo, error) {
+	// Stat first: opening a FIFO would block.
+	info, err := root.Stat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, os.ErrNotExist
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	got, err := f.Stat()
+	if err != nil || !got.Mode().IsRegular() || !os.SameFile(info, got) {
+		f.Close()
+		return nil, nil, os.ErrNotExist
+	}
+	return f, got, nil
+}
+
 func (s *DownloadServer) download(w http.ResponseWriter, r *http.Request, merchant, name string) {
-	path := filepath.Join(s.dir, merchant, name)
-	f, err := os.Open(path)
+	root, err := os.OpenRoot(filepath.Join(s.dir, merchant))
 	if err != nil {
 		s.log.Info("merchant download", "merchant", merchant, "file", name, "status", http.StatusNotFound, "remote", r.RemoteAddr)
 		http.NotFound(w, r)
 		return
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
+	defer root.Close()
+	f, info, err := openIn(root, name)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("download refused: not a regular file inside the merchant's folder", "merchant", merchant, "file", name, "err", err, "remote", r.RemoteAddr)
+		}
+		s.log.Info("merchant download", "merchant", merchant, "file", name, "status", http.StatusNotFound, "remote", r.RemoteAddr)
 		http.NotFound(w, r)
 		return
 	}
-	sum := s.checksum(merchant, name)
+	defer f.Close()
+	sum := checksum(root, name)
 	if sum == "" { // a .sha256 file itself, or a file written without one
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {

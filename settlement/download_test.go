@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/carrierbill/carrierbill/clock"
@@ -22,6 +23,7 @@ import (
 )
 
 type downloadEnv struct {
+	dir        string
 	srv        *httptest.Server
 	key8001    string
 	key8002    string
@@ -58,7 +60,7 @@ func newDownloadEnv(t *testing.T) *downloadEnv {
 		}
 		return key, id
 	}
-	e := &downloadEnv{}
+	e := &downloadEnv{dir: dir}
 	e.key8001, _ = issue("8001")
 	e.key8002, _ = issue("8002")
 	var id int64
@@ -185,4 +187,64 @@ func TestDownloadServer(t *testing.T) {
 			t.Fatalf("POST: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestDownloadServerRefusesPlantedSymlinks (issue 18.9): a symlink planted
+// in a merchant's folder must not lead outside it; a symlink that stays
+// inside the folder is served.
+func TestDownloadServerRefusesPlantedSymlinks(t *testing.T) {
+	t.Parallel()
+	e := newDownloadEnv(t)
+	own := filepath.Join(e.dir, "8001")
+	other := settlement.StatementName("8002", "2026-11-20")
+	plant := func(target, name string) {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(own, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant("../secret.csv", "leak.csv")
+	plant(filepath.Join(e.dir, "secret.csv"), "leak-abs.csv")
+	plant(filepath.Join("..", "8002", other), "other.csv")
+	plant("../8002", "dirlink")
+	plant("/etc/passwd", "passwd")
+	plant(e.statement, "alias.csv") // relative, inside the folder
+	for _, name := range []string{"leak.csv", "leak-abs.csv", "other.csv", "dirlink", "passwd"} {
+		resp, body := e.get(t, e.key8001, "/files/"+name, nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d body %q, want 404", name, resp.StatusCode, body)
+		}
+	}
+	// dirlink/<file> is refused by the name rule already; through the
+	// symlinked directory it would be the other merchant's statement.
+	if got := e.rawGet(t, e.key8001, "/files/dirlink/"+other); got != http.StatusNotFound {
+		t.Errorf("through a symlinked directory: %d", got)
+	}
+	resp, body := e.get(t, e.key8001, "/files/alias.csv", nil)
+	if resp.StatusCode != 200 || string(body) != string(e.statementB) {
+		t.Errorf("a symlink inside the folder: status %d", resp.StatusCode)
+	}
+	// The list shows regular files only.
+	_, list := e.get(t, e.key8001, "/files", nil)
+	for _, name := range []string{"leak", "passwd", "dirlink"} {
+		if strings.Contains(string(list), name) {
+			t.Errorf("the list shows %s: %s", name, list)
+		}
+	}
+}
+
+// TestDownloadServerRefusesAFIFO: a FIFO planted in a merchant's folder is
+// 404, and does not hang the request (opening one blocks).
+func TestDownloadServerRefusesAFIFO(t *testing.T) {
+	t.Parallel()
+	e := newDownloadEnv(t)
+	if err := syscall.Mkfifo(filepath.Join(e.dir, "8001", "fifo.csv"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := e.get(t, e.key8001, "/files/fifo.csv", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a FIFO: status %d, want 404", resp.StatusCode)
+	}
+	if _, list := e.get(t, e.key8001, "/files", nil); strings.Contains(string(list), "fifo") {
+		t.Fatalf("the list shows the FIFO: %s", list)
+	}
 }

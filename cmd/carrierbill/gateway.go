@@ -18,6 +18,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/internal/httpserver"
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -59,6 +60,7 @@ type Gateway struct {
 	sqlite    *sqlite.Store
 	scheduler *settlement.Scheduler
 	download  *http.Server
+	servers   []*http.Server // every HTTP server started, for the hardening test
 	closers   []func() error
 }
 
@@ -85,6 +87,9 @@ type GatewayOptions struct {
 	CardKey, WalletPepper []byte
 	// AdminToken replaces $CARRIERBILL_ADMIN_TOKEN (tests).
 	AdminToken string
+	// HTTPTimeouts are the timeouts of every HTTP server (zero: the
+	// httpserver defaults; tests shorten them).
+	HTTPTimeouts httpserver.Timeouts
 }
 
 // BillingConfig maps the YAML configuration onto the engine's.
@@ -238,10 +243,8 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 			return nil, fmt.Errorf("settlement.listen: %w", err)
 		}
 		g.DownloadAddr = ln.Addr().String()
-		g.download = &http.Server{
-			Handler:           settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
+		g.download = httpserver.New(settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")), o.HTTPTimeouts)
+		g.servers = append(g.servers, g.download)
 		go func() {
 			if err := g.download.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("merchant download server stopped", "err", err)

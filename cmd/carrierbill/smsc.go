@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/internal/httpserver"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
 
@@ -55,7 +56,7 @@ func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("listening for HTTP on %s: %w", *httpAddr, err)
 		}
-		hs := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		hs := httpserver.New(sim.Handler(), httpserver.Timeouts{})
 		defer hs.Close()
 		go func() {
 			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
