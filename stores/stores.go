@@ -31,6 +31,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
+	settlesqlite "github.com/carrierbill/carrierbill/settlement/sqlite"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -206,7 +207,7 @@ func (s *Set) openEmbedded(ctx context.Context, o Options) error {
 	s.Embedded = st
 	s.Billing = st
 	s.Cards = st
-	s.Settlement = st.Settlement()
+	s.Settlement = settlesqlite.New(st)
 	s.Accounts = sqlite.NewAccounts(st, o.Clock, o.Accounts)
 	s.Description, _ = Describe(o)
 	return nil

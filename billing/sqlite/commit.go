@@ -146,3 +146,17 @@ func call(r *writeReq, tx *sql.Tx) (err error) {
 	}()
 	return r.fn(tx)
 }
+
+// Write runs fn in a write transaction through the group-commit writer, as
+// the store's own writes do, for the packages that keep their SQL on this
+// database apart from billing's (settlement/sqlite writes its job leases
+// and download keys with it). fn must not write billing's tables: those
+// change only through Tx.
+func (s *Store) Write(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.write(ctx, fn)
+}
+
+// Reader is the read-only connection pool, for the same packages' reads
+// (settlement's snapshots). In WAL mode a read transaction sees the database
+// as of its first read.
+func (s *Store) Reader() *sql.DB { return s.reader }

@@ -29,9 +29,10 @@
 // years 1678 to 2262); calendar dates are TEXT 'YYYY-MM-DD'; money is INTEGER
 // fen. Tables are STRICT, so a value of the wrong type is an error.
 //
-// The package also carries the phone-account charger (Accounts) and
-// settlement's Source, Leases and KeyStore (Settlement) on the same file, so
-// the embedded gateway needs no other database.
+// The package also carries the phone-account charger (Accounts).
+// settlement/sqlite keeps settlement's SQL on the same file through Write,
+// Reader and the time encoding (EncodeTime), so the embedded gateway needs
+// no other database.
 //
 // This package must never hold business rules, never log a phone number,
 // code or password in clear, and never be opened on a path that another

@@ -53,3 +53,11 @@ func fromNullTS(n sql.NullInt64) time.Time {
 	}
 	return fromTS(n.Int64)
 }
+
+// EncodeTime is how this database stores t (see above), for the packages
+// that keep their own SQL on it (settlement/sqlite): one encoding, never a
+// copy of it.
+func EncodeTime(t time.Time) int64 { return ts(t) }
+
+// DecodeTime reads back a time EncodeTime stored, in UTC.
+func DecodeTime(n int64) time.Time { return fromTS(n) }

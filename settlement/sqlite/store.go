@@ -1,3 +1,13 @@
+// Package sqlite is settlement's store on the embedded SQLite database: the
+// Source the nightly jobs read the ledger through (one read transaction, a
+// WAL snapshot, rows stepped one at a time), the job leases and the merchant
+// download keys. It behaves as settlement/postgres does, and the two share
+// one query shape.
+//
+// It reads billing's tables and never writes them; the only tables it
+// writes are job_leases and merchant_keys, through billing/sqlite's
+// group-commit writer so that it never competes with the gateway for the
+// write lock. All of settlement's SQL on SQLite lives here.
 package sqlite
 
 import (
@@ -8,33 +18,32 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/settlement"
 )
 
-// Settlement is settlement's store on the embedded database: the Source
-// the nightly jobs read the ledger through, the job leases and the merchant
-// download keys. It behaves as settlement/postgres.Store does. It reads
-// billing's tables and never writes them; it writes only job_leases and
-// merchant_keys.
-type Settlement struct {
-	s *Store
+// Store implements settlement.Source, settlement.Leases and
+// settlement.KeyStore on an open embedded store.
+type Store struct {
+	s *sqlite.Store
 }
 
-// Settlement returns settlement's store on s.
-func (s *Store) Settlement() *Settlement { return &Settlement{s: s} }
+// New returns settlement's store on the embedded store s (already migrated:
+// sqlite.Open migrates).
+func New(s *sqlite.Store) *Store { return &Store{s: s} }
 
 var (
-	_ settlement.Source   = (*Settlement)(nil)
-	_ settlement.Leases   = (*Settlement)(nil)
-	_ settlement.KeyStore = (*Settlement)(nil)
+	_ settlement.Source   = (*Store)(nil)
+	_ settlement.Leases   = (*Store)(nil)
+	_ settlement.KeyStore = (*Store)(nil)
 )
 
 // Snapshot implements settlement.Source: a read transaction on the read
 // pool. In WAL mode it sees the database as of its first read, which
 // Snapshot makes at once, whatever is committed afterwards. Close it soon:
 // a long snapshot keeps the WAL from being checkpointed past it.
-func (st *Settlement) Snapshot(ctx context.Context) (settlement.Snapshot, error) {
-	tx, err := st.s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (st *Store) Snapshot(ctx context.Context) (settlement.Snapshot, error) {
+	tx, err := st.s.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("beginning a read-only snapshot: %w", err)
 	}
@@ -81,7 +90,7 @@ ORDER BY merchant COLLATE BINARY, at, kind COLLATE BINARY, charge_id, refund_id`
 // SQLite, so memory does not grow with the day's volume (SQLite sorts,
 // spilling to a temporary file past its cache).
 func (s *snapshot) Lines(ctx context.Context, merchant string, from, to time.Time, fn func(settlement.Line) error) error {
-	rows, err := s.tx.QueryContext(ctx, linesSQL, ts(from), ts(to), merchant)
+	rows, err := s.tx.QueryContext(ctx, linesSQL, sqlite.EncodeTime(from), sqlite.EncodeTime(to), merchant)
 	if err != nil {
 		return fmt.Errorf("querying payments and refunds: %w", err)
 	}
@@ -96,7 +105,7 @@ func (s *snapshot) Lines(ctx context.Context, merchant string, from, to time.Tim
 		if err := rows.Scan(&l.Merchant, &at, &l.ChargeID, &l.RefundID, &l.MerchantRef, &l.MSISDN, &l.Product, &kind, &l.Method, &amount); err != nil {
 			return fmt.Errorf("reading payments and refunds: %w", err)
 		}
-		l.At = fromTS(at)
+		l.At = sqlite.DecodeTime(at)
 		l.Kind = settlement.LineKind(kind)
 		l.Amount = billing.Money(amount)
 		if err := fn(l); err != nil {
@@ -130,7 +139,7 @@ SELECT merchant, sum(payments), sum(paid), sum(refunds), sum(refunded) FROM (
 
 // LedgerTotals implements settlement.Snapshot.
 func (s *snapshot) LedgerTotals(ctx context.Context, from, to time.Time) (map[string]settlement.Totals, error) {
-	rows, err := s.tx.QueryContext(ctx, ledgerSQL, ts(from), ts(to))
+	rows, err := s.tx.QueryContext(ctx, ledgerSQL, sqlite.EncodeTime(from), sqlite.EncodeTime(to))
 	if err != nil {
 		return nil, fmt.Errorf("querying ledger totals: %w", err)
 	}
@@ -159,7 +168,7 @@ func (s *snapshot) MessageCounts(ctx context.Context, from, to time.Time) (map[s
 	rows, err := s.tx.QueryContext(ctx, `
 SELECT o.merchant, count(*) FROM outbox ob JOIN orders o ON o.id = ob.order_id
  WHERE ob.order_id IS NOT NULL AND ob.created_at >= ? AND ob.created_at < ?
- GROUP BY o.merchant`, ts(from), ts(to))
+ GROUP BY o.merchant`, sqlite.EncodeTime(from), sqlite.EncodeTime(to))
 	if err != nil {
 		return nil, fmt.Errorf("counting messages: %w", err)
 	}
@@ -190,7 +199,7 @@ func (s *snapshot) FirstActivity(ctx context.Context) (time.Time, bool, error) {
 	if !at.Valid {
 		return time.Time{}, false, nil
 	}
-	return fromTS(at.Int64), true, nil
+	return sqlite.DecodeTime(at.Int64), true, nil
 }
 
 // PhoneCharges implements settlement.Snapshot.
@@ -198,7 +207,7 @@ func (s *snapshot) PhoneCharges(ctx context.Context, from, to time.Time, fn func
 	rows, err := s.tx.QueryContext(ctx, `
 SELECT id, msisdn, amount_fen, resolved_at FROM charges
  WHERE status = 'succeeded' AND method = 'phone' AND resolved_at >= ? AND resolved_at < ?
- ORDER BY id`, ts(from), ts(to))
+ ORDER BY id`, sqlite.EncodeTime(from), sqlite.EncodeTime(to))
 	if err != nil {
 		return fmt.Errorf("querying phone charges: %w", err)
 	}
@@ -212,7 +221,7 @@ SELECT id, msisdn, amount_fen, resolved_at FROM charges
 		if err := rows.Scan(&c.ID, &c.MSISDN, &amount, &at); err != nil {
 			return fmt.Errorf("reading phone charges: %w", err)
 		}
-		c.Amount, c.At = billing.Money(amount), fromTS(at)
+		c.Amount, c.At = billing.Money(amount), sqlite.DecodeTime(at)
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -224,15 +233,15 @@ SELECT id, msisdn, amount_fen, resolved_at FROM charges
 }
 
 // Claim implements settlement.Leases.
-func (st *Settlement) Claim(ctx context.Context, job, key, holder string, now, expires time.Time) error {
+func (st *Store) Claim(ctx context.Context, job, key, holder string, now, expires time.Time) error {
 	var result error
-	err := st.s.write(ctx, func(t *sql.Tx) error {
+	err := st.s.Write(ctx, func(t *sql.Tx) error {
 		var got string
 		err := t.QueryRowContext(ctx, `
 INSERT INTO job_leases (job, run_key, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (job, run_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
  WHERE job_leases.done_at IS NULL AND (job_leases.expires_at <= ?5 OR job_leases.holder = excluded.holder)
-RETURNING holder`, job, key, holder, ts(expires), ts(now)).Scan(&got)
+RETURNING holder`, job, key, holder, sqlite.EncodeTime(expires), sqlite.EncodeTime(now)).Scan(&got)
 		if err == nil {
 			return nil
 		}
@@ -256,12 +265,12 @@ RETURNING holder`, job, key, holder, ts(expires), ts(now)).Scan(&got)
 }
 
 // Extend implements settlement.Leases.
-func (st *Settlement) Extend(ctx context.Context, job, key, holder string, expires time.Time) error {
-	err := st.s.write(ctx, func(t *sql.Tx) error {
+func (st *Store) Extend(ctx context.Context, job, key, holder string, expires time.Time) error {
+	err := st.s.Write(ctx, func(t *sql.Tx) error {
 		return execOne(ctx, t, `UPDATE job_leases SET expires_at = ?
- WHERE job = ? AND run_key = ? AND holder = ? AND done_at IS NULL`, ts(expires), job, key, holder)
+ WHERE job = ? AND run_key = ? AND holder = ? AND done_at IS NULL`, sqlite.EncodeTime(expires), job, key, holder)
 	})
-	if errors.Is(err, billing.ErrNotFound) {
+	if errors.Is(err, errNoRow) {
 		return settlement.ErrLost
 	}
 	if err != nil {
@@ -271,12 +280,12 @@ func (st *Settlement) Extend(ctx context.Context, job, key, holder string, expir
 }
 
 // Finish implements settlement.Leases.
-func (st *Settlement) Finish(ctx context.Context, job, key, holder string, now time.Time) error {
-	err := st.s.write(ctx, func(t *sql.Tx) error {
+func (st *Store) Finish(ctx context.Context, job, key, holder string, now time.Time) error {
+	err := st.s.Write(ctx, func(t *sql.Tx) error {
 		return execOne(ctx, t, `UPDATE job_leases SET done_at = ?1, expires_at = ?1
- WHERE job = ?2 AND run_key = ?3 AND holder = ?4 AND done_at IS NULL`, ts(now), job, key, holder)
+ WHERE job = ?2 AND run_key = ?3 AND holder = ?4 AND done_at IS NULL`, sqlite.EncodeTime(now), job, key, holder)
 	})
-	if errors.Is(err, billing.ErrNotFound) {
+	if errors.Is(err, errNoRow) {
 		return settlement.ErrLost
 	}
 	if err != nil {
@@ -286,8 +295,8 @@ func (st *Settlement) Finish(ctx context.Context, job, key, holder string, now t
 }
 
 // Done implements settlement.Leases.
-func (st *Settlement) Done(ctx context.Context, job string) (map[string]bool, error) {
-	rows, err := st.s.reader.QueryContext(ctx, `SELECT run_key FROM job_leases WHERE job = ? AND done_at IS NOT NULL`, job)
+func (st *Store) Done(ctx context.Context, job string) (map[string]bool, error) {
+	rows, err := st.s.Reader().QueryContext(ctx, `SELECT run_key FROM job_leases WHERE job = ? AND done_at IS NOT NULL`, job)
 	if err != nil {
 		return nil, fmt.Errorf("reading finished runs of %s: %w", job, err)
 	}
@@ -307,9 +316,9 @@ func (st *Settlement) Done(ctx context.Context, job string) (map[string]bool, er
 }
 
 // MerchantForKey implements settlement.KeyStore.
-func (st *Settlement) MerchantForKey(ctx context.Context, hash [32]byte) (string, error) {
+func (st *Store) MerchantForKey(ctx context.Context, hash [32]byte) (string, error) {
 	var m string
-	err := st.s.reader.QueryRowContext(ctx, `SELECT merchant FROM merchant_keys WHERE key_hash = ? AND revoked_at IS NULL`, hash[:]).Scan(&m)
+	err := st.s.Reader().QueryRowContext(ctx, `SELECT merchant FROM merchant_keys WHERE key_hash = ? AND revoked_at IS NULL`, hash[:]).Scan(&m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", settlement.ErrUnknownKey
 	}
@@ -320,11 +329,11 @@ func (st *Settlement) MerchantForKey(ctx context.Context, hash [32]byte) (string
 }
 
 // IssueKey stores a key's hash for merchant and returns its id.
-func (st *Settlement) IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error) {
+func (st *Store) IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error) {
 	var id int64
-	err := st.s.write(ctx, func(t *sql.Tx) error {
+	err := st.s.Write(ctx, func(t *sql.Tx) error {
 		return t.QueryRowContext(ctx, `INSERT INTO merchant_keys (merchant, key_hash, hint, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			merchant, hash[:], hint, ts(now)).Scan(&id)
+			merchant, hash[:], hint, sqlite.EncodeTime(now)).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("storing a key for merchant %s: %w", merchant, err)
@@ -333,11 +342,11 @@ func (st *Settlement) IssueKey(ctx context.Context, merchant string, hash [32]by
 }
 
 // RevokeKey revokes key id; it reports whether a live key was revoked.
-func (st *Settlement) RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error) {
-	err := st.s.write(ctx, func(t *sql.Tx) error {
-		return execOne(ctx, t, `UPDATE merchant_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ts(now), id)
+func (st *Store) RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error) {
+	err := st.s.Write(ctx, func(t *sql.Tx) error {
+		return execOne(ctx, t, `UPDATE merchant_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, sqlite.EncodeTime(now), id)
 	})
-	if errors.Is(err, billing.ErrNotFound) {
+	if errors.Is(err, errNoRow) {
 		return false, nil
 	}
 	if err != nil {
@@ -347,8 +356,8 @@ func (st *Settlement) RevokeKey(ctx context.Context, id int64, now time.Time) (b
 }
 
 // ListKeys lists the keys of merchant, or of every merchant when it is "".
-func (st *Settlement) ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error) {
-	rows, err := st.s.reader.QueryContext(ctx, `SELECT id, merchant, hint, created_at, revoked_at FROM merchant_keys
+func (st *Store) ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error) {
+	rows, err := st.s.Reader().QueryContext(ctx, `SELECT id, merchant, hint, created_at, revoked_at FROM merchant_keys
  WHERE ?1 = '' OR merchant = ?1 ORDER BY merchant, id`, merchant)
 	if err != nil {
 		return nil, fmt.Errorf("listing merchant keys: %w", err)
@@ -362,9 +371,9 @@ func (st *Settlement) ListKeys(ctx context.Context, merchant string) ([]settleme
 		if err := rows.Scan(&k.ID, &k.Merchant, &k.Hint, &created, &revoked); err != nil {
 			return nil, fmt.Errorf("listing merchant keys: %w", err)
 		}
-		k.CreatedAt = fromTS(created)
+		k.CreatedAt = sqlite.DecodeTime(created)
 		if revoked.Valid {
-			r := fromTS(revoked.Int64)
+			r := sqlite.DecodeTime(revoked.Int64)
 			k.RevokedAt = &r
 		}
 		out = append(out, k)
@@ -373,4 +382,23 @@ func (st *Settlement) ListKeys(ctx context.Context, merchant string) ([]settleme
 		return nil, fmt.Errorf("listing merchant keys: %w", err)
 	}
 	return out, nil
+}
+
+// errNoRow is execOne's answer when its statement changed no row.
+var errNoRow = errors.New("no row changed")
+
+// execOne runs one statement that must change exactly one row.
+func execOne(ctx context.Context, t *sql.Tx, query string, args ...any) error {
+	res, err := t.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNoRow
+	}
+	return nil
 }

@@ -1,17 +1,22 @@
-package sqlite
+package sqlite_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/settlement"
+	settlesqlite "github.com/carrierbill/carrierbill/settlement/sqlite"
 )
 
 // payEnv is a real engine on a SQLite store, paying through the phone
@@ -19,7 +24,7 @@ import (
 type payEnv struct {
 	t     *testing.T
 	ctx   context.Context
-	store *Store
+	store *sqlite.Store
 	clock *clock.Fake
 	eng   *billing.Engine
 }
@@ -31,7 +36,7 @@ func newPayEnv(t *testing.T) *payEnv {
 	eng, err := billing.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
-		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
+		Charger: sqlite.NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
 	})
@@ -92,7 +97,7 @@ func TestSettlementSource(t *testing.T) {
 	e.clock.Set(time.Date(2026, 3, 11, 1, 0, 0, 0, shanghai(t)))
 	e.pay(b, "106580088001", "5")
 
-	src := e.store.Settlement()
+	src := settlesqlite.New(e.store)
 	snap, err := src.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +221,7 @@ func readFile(t *testing.T, path string) []byte {
 func TestSettlementLeases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := openTest(t).Settlement()
+	st := settlesqlite.New(openTest(t))
 	t0 := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)
 	const job, key = settlement.JobStatements, "2026-03-10"
 	steps := []struct {
@@ -248,7 +253,7 @@ func TestSettlementLeases(t *testing.T) {
 func TestSettlementKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := openTest(t).Settlement()
+	st := settlesqlite.New(openTest(t))
 	now := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
 	h := [32]byte{1, 2, 3}
 	id, err := st.IssueKey(ctx, "8001", h, "cbk_abc", now)
@@ -271,4 +276,25 @@ func TestSettlementKeys(t *testing.T) {
 	if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil || !keys[0].CreatedAt.Equal(now) {
 		t.Fatalf("ListKeys = %+v, %v", keys, err)
 	}
+}
+
+// openTest opens an embedded store on a fresh file and closes it when the
+// test ends.
+func openTest(t testing.TB) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "carrierbill.db"), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// TestMain fails the package if a goroutine outlives its test.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }

@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/storetest"
+	"github.com/carrierbill/carrierbill/clock"
+)
+
+// payEnv is a real engine on a SQLite store, paying through the phone
+// accounts of the same database.
+type payEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	store *Store
+	clock *clock.Fake
+	eng   *billing.Engine
+}
+
+func newPayEnv(t *testing.T) *payEnv {
+	t.Helper()
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, shanghai(t)))
+	eng, err := billing.NewEngine(billing.Options{
+		Config:  storetest.Config(),
+		Store:   s,
+		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
+		Limiter: billing.NewMemoryLimiter(clk),
+		Clock:   clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &payEnv{t: t, ctx: context.Background(), store: s, clock: clk, eng: eng}
+}
+
+func shanghai(t testing.TB) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func (e *payEnv) handle(from, to, text string) billing.Result {
+	e.t.Helper()
+	rs, err := e.eng.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
+	if err != nil || len(rs) != 1 {
+		e.t.Fatalf("HandleMO(%q): %v, %d results", text, err, len(rs))
+	}
+	return rs[0]
+}
