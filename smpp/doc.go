@@ -52,6 +52,15 @@
 // *StatusError. A submit whose response never came (timeout, link lost) is
 // returned as an error: the SMSC may or may not have accepted it.
 //
+// Delivery receipts: every submit_sm carries its bind's RegisteredDelivery
+// (MT.RegisteredDelivery asks for one on a bind that does not), and Submit
+// returns each part's message_id and the bind it went out on. A receipt
+// (esm_class 0x04 or 0x20, or a receipted_message_id TLV; the TLVs win over
+// the "id:... stat:..." text) reaches ConsumeReceipt with its id as the
+// SMSC wrote it, which may be the resp's number in the other base and may
+// come before that resp was read: matching receipts to MTs is the
+// gateway's job (billing.Dispatcher.Receipt), not this package's.
+//
 // Transport timing (timeouts, enquire_link, backoff, the throughput cap,
 // latency metrics) uses the wall clock; the injected clock.Clock stamps
 // what the gateway sees (MO.ReceivedAt, receipts) and ages partial messages.
