@@ -13,23 +13,24 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "config",
-		summary: "check a configuration file (config check -config FILE) or list the SMS texts (config texts)",
-		run:     runConfig,
+	registerVerbs("config", "check a configuration file (config check -config FILE) or list the SMS texts (config texts)", "The configuration file: check it, or list the SMS texts it can override.", []verb{
+		{name: "check", synopsis: "-config FILE", summary: "check a configuration file; errors name the field", run: runConfigCheck},
+		{name: "texts", synopsis: "", summary: "print every default SMS text as a texts: section to copy into the configuration", run: runConfigTexts},
 	})
 }
 
-func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "texts" {
-		return printTexts(stdout)
+func runConfigTexts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newVerbFlagSet("carrierbill config texts", "", "Print every default SMS text, by the name under which texts: in the configuration overrides it.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	if len(args) == 0 || args[0] != "check" {
-		return fmt.Errorf("%w: carrierbill config check -config FILE | carrierbill config texts", errUsage)
-	}
-	fs := newFlagSet("config check", stderr)
+	return printTexts(stdout)
+}
+
+func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newVerbFlagSet("carrierbill config check", "-config FILE", "Check a configuration file as serve would load it (environment overrides included); an error names the field.", stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" && fs.NArg() == 1 {

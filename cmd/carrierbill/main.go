@@ -94,5 +94,6 @@ func usage(w io.Writer) {
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("carrierbill "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return fs
+	// -h: the synopsis and what the command does, then its flags (help.go).
+	return withUsage(fs, "carrierbill "+name+" [flags]", commands[name].summary, "")
 }

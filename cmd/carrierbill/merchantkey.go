@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,26 +13,48 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "merchant",
-		summary: "merchant download keys: merchant key issue|revoke|list",
-		run:     runMerchant,
+	registerVerbs("merchant", "merchant download keys: merchant key issue|list|revoke", "Merchants' statement download keys (the download server is settlement.listen).", []verb{
+		{name: "key", summary: "download keys: issue, list, revoke", verbs: []verb{
+			{name: "issue", synopsis: "--merchant M", summary: "issue a download key for a merchant (printed once; only its hash is stored)", run: runMerchantKey("issue")},
+			{name: "list", synopsis: "[--merchant M]", summary: "list the keys (id, merchant, hint, issued, revoked)", run: runMerchantKey("list")},
+			{name: "revoke", synopsis: "--id N", summary: "revoke a key by its id (from list)", run: runMerchantKey("revoke")},
+		}},
 	})
 }
 
-const merchantKeyUsage = "carrierbill merchant key issue --merchant M | revoke --id N | list [--merchant M]"
-
-func runMerchant(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) < 2 || args[0] != "key" {
-		return fmt.Errorf("%w: %s", errUsage, merchantKeyUsage)
+// runMerchantKey runs merchant key issue, list or revoke.
+func runMerchantKey(sub string) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return merchantKey(ctx, sub, args, stdout, stderr)
 	}
-	sub := args[1]
-	fs := newFlagSet("merchant key "+sub, stderr)
-	merchant := fs.String("merchant", "", "merchant code")
-	id := fs.Int64("id", 0, "key id (from list)")
-	sf := addSettleFlags(fs)
-	if err := fs.Parse(args[2:]); err != nil {
+}
+
+func merchantKey(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+	var (
+		merchant = new(string)
+		id       = new(int64)
+		fs       *flag.FlagSet
+	)
+	switch sub {
+	case "issue":
+		fs = newVerbFlagSet("carrierbill merchant key issue", "--merchant M [--config FILE] [--database-url URL]",
+			"Issue a download key for a merchant. The key (cbk_...) is printed once on stdout; only its SHA-256 is stored.", stderr)
+		merchant = fs.String("merchant", "", "merchant code (required)")
+	case "list":
+		fs = newVerbFlagSet("carrierbill merchant key list", "[--merchant M] [--config FILE] [--database-url URL]",
+			"List the download keys: id, merchant, the key's first characters, when issued and revoked.", stderr)
+		merchant = fs.String("merchant", "", "only this merchant's keys")
+	case "revoke":
+		fs = newVerbFlagSet("carrierbill merchant key revoke", "--id N [--config FILE] [--database-url URL]",
+			"Revoke a download key: its next request is 401.", stderr)
+		id = fs.Int64("id", 0, "key id, from list (required)")
+	}
+	sf := addStoreFlags(fs)
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: merchant key %s: unexpected arguments %v", errUsage, sub, fs.Args())
 	}
 	switch sub {
 	case "issue":
@@ -42,9 +65,6 @@ func runMerchant(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *id <= 0 {
 			return fmt.Errorf("%w: --id is required", errUsage)
 		}
-	case "list":
-	default:
-		return fmt.Errorf("%w: %s", errUsage, merchantKeyUsage)
 	}
 	env, err := sf.open(ctx, stderr)
 	if err != nil {
@@ -88,4 +108,14 @@ func runMerchant(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	return nil
+}
+
+// addStoreFlags adds only the flags that say where the database is: the key
+// commands need no settlement terms.
+func addStoreFlags(fs *flag.FlagSet) *settleFlags {
+	return &settleFlags{
+		config:   fs.String("config", "", "configuration file (YAML): the database and data_dir come from it"),
+		dbURL:    fs.String("database-url", "", "PostgreSQL URL (default: $DATABASE_URL, then the configuration; none: the embedded store under data_dir)"),
+		timezone: new(string), share: new(string), fee: new(string),
+	}
 }
