@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/config"
-	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
