@@ -31,6 +31,9 @@ func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	httpAddr := fs.String("http", "", "HTTP control address (POST /mo, POST /receipt, GET /mts); empty disables")
 	moFile := fs.String("mo-file", "", "JSON-lines file of MOs to inject once a client is bound")
 	receipts := fs.Bool("receipts", true, "send a DELIVRD receipt for MTs that ask for one")
+	ids := fs.String("ids", "hex", "message ids in submit_sm_resp: hex or decimal")
+	receiptIDs := fs.String("receipt-ids", "", "message ids in receipts: hex or decimal (default: as in submit_sm_resp)")
+	receiptFirst := fs.Bool("receipt-first", false, "send each receipt before the submit_sm_resp it reports on")
 	tz := fs.String("timezone", "Asia/Shanghai", "time zone of the log's timestamps (the operator's)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,8 +45,15 @@ func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%w: -timezone: %v", errUsage, err)
 	}
+	for name, v := range map[string]string{"-ids": *ids, "-receipt-ids": *receiptIDs} {
+		if v != "" && v != string(smsc.IDHex) && v != string(smsc.IDDecimal) {
+			return fmt.Errorf("%w: %s %q: want hex or decimal", errUsage, name, v)
+		}
+	}
 	log := NewZonedLogger(stderr, config.Log{}, loc)
 	sim := smsc.New(smsc.Config{SystemID: *systemID, Password: *password, Logger: log, AutoReceipt: *receipts})
+	sim.SetMessageIDs(smsc.IDFormat(*ids), smsc.IDFormat(*receiptIDs))
+	sim.ReceiptBeforeResp(*receiptFirst)
 	if err := sim.Listen(*listen); err != nil {
 		return err
 	}
