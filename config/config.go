@@ -16,13 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
+	"reflect"
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/carrierbill/carrierbill/billing"
 )
 
 // Config is the whole configuration.
@@ -50,6 +47,13 @@ type Config struct {
 	Settlement Settlement        `yaml:"settlement"`
 	Admin      Admin             `yaml:"admin"`
 	Log        Log               `yaml:"log"`
+
+	// What Parse learnt besides the values, for Validate's messages.
+	lines       map[string]int    // YAML path -> line in the file
+	fromEnv     map[string]string // YAML path -> the environment variable that set it
+	smscFromEnv bool              // smsc.binds[0] was made from $CARRIERBILL_SMSC_ADDR
+	smscOrphans []string          // SMSC variables set with no bind to apply them to
+	cardsOn     bool              // $CARRIERBILL_CARD_KEY or $CARRIERBILL_WALLET_PEPPER is set
 }
 
 // Admin is the operator's HTTP endpoint for bank cards (bind, unbind,
@@ -199,12 +203,8 @@ func Load(path string) (*Config, error) {
 // Parse is Load on bytes, with env as the environment lookup.
 func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	c := &Config{}
-	if len(bytes.TrimSpace(data)) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("configuration: %w", err)
-		}
+	if err := c.decode(data); err != nil {
+		return nil, err
 	}
 	c.applyEnv(env)
 	c.applyDefaults()
@@ -214,29 +214,86 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	return c, nil
 }
 
+// decode reads data into c strictly (decode.go): a value of the wrong type,
+// an unknown key or a key given twice is an Errors naming every such field.
+// A document that is not YAML is an error with the line yaml.v3 gives.
+func (c *Config) decode(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return Errors{{Field: topLevel, Line: next.Line,
+			Msg: "a second YAML document (after ---): put every setting in one document"}}
+	case !errors.Is(err, io.EOF):
+		return fmt.Errorf("configuration: %w", err)
+	}
+	es, lines := checkDocument(&doc, reflect.TypeFor[Config]())
+	if len(es) > 0 {
+		return es
+	}
+	if err := doc.Decode(c); err != nil { // checkDocument let through what yaml.v3 refuses
+		return Errors{{Field: topLevel, Msg: unmarshalMessage(err)}}
+	}
+	c.lines = lines
+	return nil
+}
+
+// The environment variables Parse reads.
+const (
+	EnvDatabaseURL  = "DATABASE_URL"
+	EnvRedisURL     = "REDIS_URL"
+	EnvSMSCAddr     = "CARRIERBILL_SMSC_ADDR"
+	EnvSMSCSystemID = "CARRIERBILL_SMSC_SYSTEM_ID"
+	EnvSMSCPassword = "CARRIERBILL_SMSC_PASSWORD"
+	envCardKey      = "CARRIERBILL_CARD_KEY"      // read by the gateway; here only: card payments are on
+	envWalletPepper = "CARRIERBILL_WALLET_PEPPER" // idem
+	smscEnvTogether = EnvSMSCAddr + ", " + EnvSMSCSystemID + " and " + EnvSMSCPassword
+)
+
 func (c *Config) applyEnv(env func(string) (string, bool)) {
-	if v, ok := env("DATABASE_URL"); ok && v != "" {
-		c.Database.URL = v
+	c.fromEnv = map[string]string{}
+	get := func(name string) string {
+		v, ok := env(name)
+		if !ok {
+			return ""
+		}
+		return v
 	}
-	if v, ok := env("REDIS_URL"); ok && v != "" {
-		c.Redis.URL = v
+	set := func(dst *string, field, name string) {
+		if v := get(name); v != "" {
+			*dst = v
+			c.fromEnv[field] = name
+		}
 	}
-	addr, hasAddr := env("CARRIERBILL_SMSC_ADDR")
-	if hasAddr && addr != "" && len(c.SMSC.Binds) == 0 {
+	set(&c.Database.URL, "database.url", EnvDatabaseURL)
+	set(&c.Redis.URL, "redis.url", EnvRedisURL)
+	if get(EnvSMSCAddr) != "" && len(c.SMSC.Binds) == 0 {
 		c.SMSC.Binds = []Bind{{Name: "smsc"}}
+		c.smscFromEnv = true
 	}
 	if len(c.SMSC.Binds) > 0 {
 		b := &c.SMSC.Binds[0]
-		if hasAddr && addr != "" {
-			b.Addr = addr
-		}
-		if v, ok := env("CARRIERBILL_SMSC_SYSTEM_ID"); ok && v != "" {
-			b.SystemID = v
-		}
-		if v, ok := env("CARRIERBILL_SMSC_PASSWORD"); ok && v != "" {
-			b.Password = v
+		set(&b.Addr, "smsc.binds[0].addr", EnvSMSCAddr)
+		set(&b.SystemID, "smsc.binds[0].system_id", EnvSMSCSystemID)
+		set(&b.Password, "smsc.binds[0].password", EnvSMSCPassword)
+	} else {
+		for _, name := range []string{EnvSMSCSystemID, EnvSMSCPassword} {
+			if get(name) != "" {
+				c.smscOrphans = append(c.smscOrphans, name)
+			}
 		}
 	}
+	c.cardsOn = get(envCardKey) != "" || get(envWalletPepper) != ""
 }
 
 func (c *Config) applyDefaults() {
@@ -346,72 +403,3 @@ func (c *Config) StatementsDir() string {
 	}
 	return c.DataDir + string(os.PathSeparator) + "statements"
 }
-
-// Yuan is an amount of money written in yuan ("30.00", 30, "0.5") in YAML.
-// It is decoded from the literal text, never through a float.
-type Yuan struct {
-	billing.Money
-	set bool
-}
-
-func yuan(fen int64) Yuan { return Yuan{Money: billing.Money(fen), set: true} }
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (y *Yuan) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want an amount in yuan like 30.00", n.Line)
-	}
-	s := strings.TrimSuffix(strings.TrimSpace(n.Value), "元")
-	m, err := billing.ParseYuan(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not an amount in yuan with at most two decimals", n.Line, n.Value)
-	}
-	*y = Yuan{Money: m, set: true}
-	return nil
-}
-
-// MarshalYAML writes the amount as "12.34".
-func (y Yuan) MarshalYAML() (any, error) { return y.Money.String(), nil }
-
-// Percent is a percentage with at most two decimals ("30%", "12.5"),
-// kept as basis points (1% = 100).
-type Percent struct {
-	BasisPoints int64
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
-	s := strings.TrimSuffix(strings.TrimSpace(n.Value), "%")
-	m, err := billing.ParseYuan(s) // same grammar: digits with at most two decimals
-	if err != nil || m > 10000 {
-		return fmt.Errorf("line %d: %q is not a percentage between 0 and 100 with at most two decimals", n.Line, n.Value)
-	}
-	p.BasisPoints = int64(m)
-	return nil
-}
-
-// MarshalYAML writes the percentage as "12.50%".
-func (p Percent) MarshalYAML() (any, error) { return billing.Money(p.BasisPoints).String() + "%", nil }
-
-// Duration is a time.Duration written as "60s", "10m" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
-	if err != nil {
-		if secs, err2 := strconv.Atoi(strings.TrimSpace(n.Value)); err2 == nil && secs == 0 {
-			*d = 0
-			return nil
-		}
-		return fmt.Errorf("line %d: %q is not a duration like 60s or 10m", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as "1m0s".
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }

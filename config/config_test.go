@@ -89,7 +89,7 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{"bad zone", "timezone: Mars/Olympus", "timezone"},
 		{"daily below per payment", "limits:\n  phone:\n    per_payment: 30\n    daily: 20\n", "limits.phone.daily"},
-		{"three decimals", "limits:\n  card:\n    per_payment: 30.001\n", ""},
+		{"three decimals", "limits:\n  card:\n    per_payment: 30.001\n", "limits.card.per_payment"},
 		{"unknown method", "limits:\n  cash:\n    per_payment: 1\n    daily: 1\n    monthly: 1\n", "limits.cash"},
 		{"dup merchant", "merchants:\n- {code: '8001', name: A, open_amount: true}\n- {code: '8001', name: B, open_amount: true}\n", "merchants[1].code"},
 		{"digit keyword", "merchants:\n- code: '8001'\n  name: A\n  products:\n  - {keyword: '10', name: X, amount: 1}\n", "merchants[0].products[0].keyword"},
@@ -97,7 +97,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bind addr", "smsc:\n  binds:\n  - {system_id: x, addr: nowhere}\n", "smsc.binds[0].addr"},
 		{"bind password", "smsc:\n  binds:\n  - {system_id: x, addr: 'h:1', password: toolongpassword}\n", "smsc.binds[0].password"},
 		{"cron", "settlement:\n  statement_schedule: 'at two'\n", "settlement.statement_schedule"},
-		{"unknown key", "limts: {}\n", ""},
+		{"unknown key", "limts: {}\n", "limts"},
 		{"db scheme", "database:\n  url: mysql://x\n", "database.url"},
 	}
 	for _, tt := range tests {
@@ -127,20 +127,7 @@ func TestErrorsNameTheField(t *testing.T) {
 func TestUnknownKeyIsAnErrorWithLine(t *testing.T) {
 	t.Parallel()
 	_, err := Parse([]byte("timezone: Asia/Shanghai\nlimts: {}\n"), noEnv)
-	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "limts") {
+	if err == nil || !strings.Contains(err.Error(), "limts: unknown setting (did you mean limits?) (line 2)") {
 		t.Fatalf("err = %v, want the unknown key and its line", err)
 	}
-}
-
-func FuzzParse(f *testing.F) {
-	b, _ := os.ReadFile("../carrierbill.example.yaml")
-	f.Add(b)
-	f.Add([]byte("limits:\n  phone:\n    per_payment: 30\n"))
-	f.Add([]byte("merchants: [{code: '1', name: a, products: [{keyword: A, name: b, amount: '1.5'}]}]"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data, noEnv)
-		if err == nil && c.Validate() != nil {
-			t.Fatal("Parse returned a configuration that does not validate")
-		}
-	})
 }

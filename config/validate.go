@@ -3,23 +3,39 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/wallet"
 )
 
 // FieldError is one problem with one field, named by its YAML path.
 type FieldError struct {
 	Field string // e.g. "merchants[1].products[0].amount"
 	Msg   string
+	Line  int    // the field's line in the file; 0: not from the file
+	Env   string // the environment variable that set the field, if one did
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+func (e FieldError) Error() string {
+	s := e.Field + ": " + e.Msg
+	switch {
+	case e.Env != "":
+		s += " (from $" + e.Env + ")"
+	case e.Line > 0:
+		s += fmt.Sprintf(" (line %d)", e.Line)
+	}
+	return s
+}
 
 // Errors is every problem Validate found, in file order.
 type Errors []FieldError
@@ -45,9 +61,10 @@ func (p *problems) add(field, format string, args ...any) {
 	p.es = append(p.es, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Validate reports every problem in c, each naming its field. It returns nil
-// or an Errors. Each step checks one section of the file; a new section
-// adds its own step here.
+// Validate reports every problem in c, each naming its field (and, for a
+// configuration read by Parse, the field's line or the environment variable
+// that set it). It returns nil or an Errors. Each step checks one section of
+// the file; a new section adds its own step here.
 func (c *Config) Validate() error {
 	p := &problems{}
 	c.checkBasics(p)
@@ -60,9 +77,19 @@ func (c *Config) Validate() error {
 	c.checkNumbering(p)
 	c.checkMerchants(p)
 	c.checkSettlement(p)
+	c.checkAdmin(p)
 	c.checkLog(p)
 	if len(p.es) == 0 {
 		return nil
+	}
+	for i := range p.es {
+		e := &p.es[i]
+		if e.Env == "" {
+			e.Env = c.fromEnv[e.Field]
+		}
+		if e.Line == 0 && e.Env == "" {
+			e.Line = c.lines[e.Field]
+		}
 	}
 	return p.es
 }
@@ -77,19 +104,26 @@ func (c *Config) checkBasics(p *problems) {
 	}
 }
 
-// checkStores checks the database and Redis sections.
+// checkStores checks the database and Redis sections: each URL must be
+// one the gateway's client parses (nothing is dialled here).
 func (c *Config) checkStores(p *problems) {
 	if c.Database.URL != "" {
-		if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		u, err := url.Parse(c.Database.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			p.add("database.url", "want a postgres:// URL (or leave it empty for the embedded store)")
+		} else if _, err := pgxpool.ParseConfig(c.Database.URL); err != nil {
+			p.add("database.url", "PostgreSQL cannot use this URL: %s", pgReason(err))
 		}
 	}
 	if c.Database.MaxConns < 0 {
 		p.add("database.max_conns", "must not be negative")
 	}
 	if c.Redis.URL != "" {
-		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		u, err := url.Parse(c.Redis.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			p.add("redis.url", "want a redis:// URL (or leave it empty for the in-process Redis)")
+		} else if _, err := goredis.ParseURL(c.Redis.URL); err != nil {
+			p.add("redis.url", "Redis cannot use this URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
 		}
 	}
 	if c.Redis.Timeout <= 0 {
@@ -97,8 +131,28 @@ func (c *Config) checkStores(p *problems) {
 	}
 }
 
-// checkSMSC checks every SMPP bind.
+// pgReason is pgx's complaint about a connection string, without the
+// string itself (it can hold the password).
+func pgReason(err error) string {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return "it does not parse"
+	}
+	s := pe.Error()
+	if i := strings.LastIndex(s, "`: "); i >= 0 {
+		s = s[i+3:]
+	}
+	if pe.ConnString != "" && strings.Contains(s, pe.ConnString) {
+		return "it does not parse"
+	}
+	return s
+}
+
+// checkSMSC checks every SMPP bind, and the SMSC environment variables.
 func (c *Config) checkSMSC(p *problems) {
+	for _, name := range c.smscOrphans {
+		p.add("smsc.binds", "$%s is set but there is no bind for it: %s go together (or write the bind under smsc.binds)", name, smscEnvTogether)
+	}
 	names := map[string]bool{}
 	for i, b := range c.SMSC.Binds {
 		f := fmt.Sprintf("smsc.binds[%d]", i)
@@ -106,17 +160,43 @@ func (c *Config) checkSMSC(p *problems) {
 			p.add(f+".name", "%q is used by another bind", b.Name)
 		}
 		names[b.Name] = true
-		checkBind(p, f, b)
+		fromEnv := i == 0 && c.smscFromEnv
+		if fromEnv {
+			checkEnvBind(p, f, b)
+		}
+		checkBind(p, f, b, fromEnv)
 	}
 }
 
-// checkBind checks one SMPP bind, named f.
-func checkBind(p *problems, f string, b Bind) {
-	if _, _, err := net.SplitHostPort(b.Addr); err != nil {
-		p.add(f+".addr", "%q is not host:port (env CARRIERBILL_SMSC_ADDR sets the first bind's)", b.Addr)
+// checkEnvBind checks a bind made from the environment alone: the address
+// is not enough, the SMSC needs the credentials too.
+func checkEnvBind(p *problems, f string, b Bind) {
+	var missing []string
+	if b.SystemID == "" {
+		missing = append(missing, "$"+EnvSMSCSystemID)
 	}
-	if b.SystemID == "" || len(b.SystemID) > 15 {
-		p.add(f+".system_id", "required, at most 15 characters (env CARRIERBILL_SMSC_SYSTEM_ID)")
+	if b.Password == "" {
+		missing = append(missing, "$"+EnvSMSCPassword)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	field := f + ".system_id"
+	if b.SystemID != "" {
+		field = f + ".password"
+	}
+	p.add(field, "required: $%s alone is not enough, %s go together: set %s too (or write the bind under smsc.binds)",
+		EnvSMSCAddr, smscEnvTogether, strings.Join(missing, " and "))
+}
+
+// checkBind checks one SMPP bind, named f. fromEnv: the bind was made from
+// the environment, and checkEnvBind has said what it lacks.
+func checkBind(p *problems, f string, b Bind, fromEnv bool) {
+	if err := dialAddr(b.Addr); err != nil {
+		p.add(f+".addr", "%v", err)
+	}
+	if len(b.SystemID) > 15 || (b.SystemID == "" && !fromEnv) {
+		p.add(f+".system_id", "required, at most 15 characters")
 	}
 	if len(b.Password) > 8 {
 		p.add(f+".password", "at most 8 characters in SMPP 3.4")
@@ -252,6 +332,8 @@ func (c *Config) checkMerchant(p *problems, f string, m Merchant) {
 	if m.OpenAmount {
 		if m.MinAmount.Money <= 0 {
 			p.add(f+".min_amount", "must be positive")
+		} else if limit, ok := c.buyable(m.MinAmount.Money); !ok {
+			p.add(f+".min_amount", "%s is above %s: no amount could ever be bought", m.MinAmount.Money, limit)
 		}
 		if m.MaxAmount.Money < m.MinAmount.Money {
 			p.add(f+".max_amount", "%s is below min_amount %s", m.MaxAmount.Money, m.MinAmount.Money)
@@ -277,6 +359,8 @@ func (c *Config) checkProduct(p *problems, f string, pr Product, kws map[string]
 		p.add(f+".keyword", "%q is all digits: it would read as an amount or a code", pr.Keyword)
 	case kw == "CX":
 		p.add(f+".keyword", "CX is the quota query")
+	case c.cardsOn && wallet.ParseMO(kw).Kind != wallet.MONone:
+		p.add(f+".keyword", "%q is a wallet command while card payments are on (YE: the card's balance, MM: a password change)", pr.Keyword)
 	case kws[kw]:
 		p.add(f+".keyword", "%q is used twice in this merchant", pr.Keyword)
 	}
@@ -286,7 +370,28 @@ func (c *Config) checkProduct(p *problems, f string, pr Product, kws map[string]
 	}
 	if pr.Amount.Money <= 0 {
 		p.add(f+".amount", "must be positive")
+	} else if limit, ok := c.buyable(pr.Amount.Money); !ok {
+		p.add(f+".amount", "%s is above %s: the product could never be bought", pr.Amount.Money, limit)
 	}
+}
+
+// buyable reports whether a payment of amount is within the per-payment
+// limit of a payment method that is on (the phone account always, bank
+// cards when their keys are set); if not, limit names the limits it breaks.
+func (c *Config) buyable(amount billing.Money) (limit string, ok bool) {
+	methods := []string{"phone"}
+	if c.cardsOn {
+		methods = append(methods, "card")
+	}
+	var over []string
+	for _, m := range methods {
+		l, set := c.Limits[m]
+		if !set || !l.PerPayment.set || amount <= l.PerPayment.Money {
+			return "", true
+		}
+		over = append(over, fmt.Sprintf("limits.%s.per_payment %s", m, l.PerPayment.Money))
+	}
+	return "the per-payment limit (" + strings.Join(over, ", ") + ")", false
 }
 
 // checkSettlement checks the nightly schedules and the download server.
@@ -302,13 +407,22 @@ func (c *Config) checkSettlement(p *problems) {
 		}
 	}
 	if c.Settlement.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Settlement.Listen); err != nil {
-			p.add("settlement.listen", "%q is not host:port", c.Settlement.Listen)
+		if err := listenAddr(c.Settlement.Listen); err != nil {
+			p.add("settlement.listen", "%v", err)
 		}
 	}
 	if c.Settlement.StartDate != "" {
 		if _, err := time.Parse(time.DateOnly, c.Settlement.StartDate); err != nil {
 			p.add("settlement.start_date", "%q is not a date like 2026-11-01", c.Settlement.StartDate)
+		}
+	}
+}
+
+// checkAdmin checks the card admin endpoint.
+func (c *Config) checkAdmin(p *problems) {
+	if c.Admin.Listen != "" {
+		if err := listenAddr(c.Admin.Listen); err != nil {
+			p.add("admin.listen", "%v", err)
 		}
 	}
 }
