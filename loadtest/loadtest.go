@@ -240,7 +240,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var sim *smsc.Server
 	var simErr error
 	pprof.Do(ctx, pprof.Labels("side", "smsc"), func(context.Context) {
-		sim = smsc.New(smsc.Config{SystemID: "bench", Password: "bench", NoRecord: true, OnMT: rt.deliver})
+		// A delivery receipt for every MT that asks for one, as an SMSC
+		// sends them (the gateway asks by default and stores them).
+		sim = smsc.New(smsc.Config{SystemID: "bench", Password: "bench", NoRecord: true, OnMT: rt.deliver, AutoReceipt: true})
 		simErr = sim.Listen("127.0.0.1:0")
 	})
 	if simErr != nil {
