@@ -2,12 +2,18 @@
 // (see carrierbill.example.yaml at the repository root) plus environment
 // overrides for addresses and secrets.
 //
-// Load reads the file strictly (an unknown key is an error, so a typo never
-// silently falls back to a default), applies the environment, fills explicit
-// defaults and validates; every error names the field it is about, as a
-// YAML path ("merchants[1].products[0].amount: ..."). The package only
-// describes configuration: it never opens connections or starts anything, and
-// it never logs a secret.
+// Load reads the file strictly (decode.go: an unknown key, a key given
+// twice or a value of the wrong type — 0.9 for an integer, "yes" for true —
+// is an error, so nothing silently falls back to a default or is coerced),
+// applies the environment, fills explicit defaults and validates
+// (validate.go, one named step per section); every error names the field it
+// is about, as a YAML path, with its line or the environment variable that
+// set it ("merchants[1].products[0].amount: must be positive (line 30)").
+// A field added to Config is decoded strictly with no code of its own.
+//
+// The package only describes configuration: it never opens connections,
+// resolves names or starts anything, and it never logs or prints a secret
+// (a database URL's error leaves the URL out).
 package config
 
 import (
