@@ -41,6 +41,9 @@ type Gateway struct {
 	SMPP       *smpp.Client
 	// Simulator is the built-in SMSC when no bind is configured; nil otherwise.
 	Simulator *smsc.Server
+	// SimulatorHTTPAddr is the address of the built-in simulator's HTTP
+	// control endpoint (POST /mo, GET /mts), "" when off.
+	SimulatorHTTPAddr string
 	// DownloadAddr is the merchant download server's address, "" when off.
 	DownloadAddr string
 	// Cards is the operator side of bank cards and Bank the bank adapter;
@@ -70,6 +73,10 @@ type GatewayOptions struct {
 	// SimulatorAddr is where the built-in SMSC simulator listens when no bind
 	// is configured; default 127.0.0.1:2775 (tests pass 127.0.0.1:0).
 	SimulatorAddr string
+	// SimulatorHTTP is where the built-in simulator's HTTP control endpoint
+	// (the one of `carrierbill smsc --http`) listens; "" serves none (serve
+	// defaults it to 127.0.0.1:2776; tests pass 127.0.0.1:0).
+	SimulatorHTTP string
 	// SweepEvery is the engine's expiry/recovery sweep interval (default 5s).
 	SweepEvery time.Duration
 	// OutboxPoll is how often the dispatcher looks for due MTs (default 50ms).
@@ -207,7 +214,11 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		if err := g.Simulator.Listen(addr); err != nil {
 			return nil, fmt.Errorf("starting the built-in SMSC simulator on %s: %w", addr, err)
 		}
-		log.Warn("no SMSC configured: started the built-in SMSC simulator (configure smsc.binds or CARRIERBILL_SMSC_ADDR for a real one)", "addr", g.Simulator.Addr())
+		if err := startSimulatorHTTP(g, o.SimulatorHTTP); err != nil {
+			return nil, err
+		}
+		log.Warn("no SMSC configured: started the built-in SMSC simulator (configure smsc.binds or CARRIERBILL_SMSC_ADDR for a real one)",
+			"addr", g.Simulator.Addr(), "inject", simulatorHTTPHint(g.SimulatorHTTPAddr))
 		binds = []smpp.BindConfig{{Name: "simulator", Addr: g.Simulator.Addr(), SystemID: "carrierbill", Password: "sim", RegisteredDelivery: 1}}
 	}
 	// The dispatcher sends the outbox through the binds and matches the

@@ -3,14 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
 
 // Issue 20.5: every command and every verb answers -h (and --help) with its
@@ -154,5 +160,69 @@ func TestCardVerbsOnEmbeddedStore(t *testing.T) {
 	card(0, "unbind", "-last4", "0018")
 	if got := card(0, "list"); strings.Contains(got, "default") {
 		t.Fatalf("list after unbind: %q", got)
+	}
+}
+
+// Issue 20.1 and 20.3: serve's built-in simulator takes MOs over HTTP with
+// the handler of `carrierbill smsc --http`, and the example of the
+// documented POST /mo body (smsc -h, the README) really works: posted as
+// documented it is stored (status 0), the gateway answers with a prompt and
+// GET /mts shows it.
+func TestSimulatorHTTPDocExampleWorks(t *testing.T) {
+	h := bootWith(t, "accounts: {auto_open: true}\n"+testMerchants, io.Discard, GatewayOptions{SimulatorHTTP: "127.0.0.1:0"})
+	if h.g.SimulatorHTTPAddr == "" {
+		t.Fatal("no HTTP endpoint on the built-in simulator")
+	}
+	var printed bytes.Buffer
+	printSimulator(&printed, h.g)
+	if !strings.Contains(printed.String(), "http://"+h.g.SimulatorHTTPAddr+"/mo") {
+		t.Fatalf("serve's start message does not say where to POST MOs:\n%s", printed.String())
+	}
+
+	// The example of the doc, with the example's address swapped for this
+	// gateway's endpoint.
+	m := regexp.MustCompile(`curl -sS -d '([^']+)' http://127\.0\.0\.1:2776/mo`).FindStringSubmatch(simulatorHTTPDoc)
+	if m == nil {
+		t.Fatal("the doc has no curl example of POST /mo")
+	}
+	var body smsc.MO
+	dec := json.NewDecoder(strings.NewReader(m[1]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		t.Fatalf("the doc's body %s is not an MO: %v", m[1], err)
+	}
+	resp, err := http.Post("http://"+h.g.SimulatorHTTPAddr+"/mo", "application/json", strings.NewReader(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(ack)) != `{"statuses":[0]}` {
+		t.Fatalf("POST /mo: %s %s", resp.Status, ack)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	prompt, err := h.sim.WaitMT(ctx, func(mt smsc.MT) bool { return strings.HasSuffix(mt.To, "13800000001") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sixDigits.MatchString(prompt.Text) {
+		t.Fatalf("the answer is no prompt with a code: %q", prompt.Text)
+	}
+	resp, err = http.Get("http://" + h.g.SimulatorHTTPAddr + "/mts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mts []smsc.MT
+	if err := json.NewDecoder(resp.Body).Decode(&mts); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mt := range mts {
+		found = found || mt.Text == prompt.Text
+	}
+	if !found {
+		t.Fatalf("GET /mts does not show the prompt %q: %+v", prompt.Text, mts)
 	}
 }

@@ -21,6 +21,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", os.Getenv("CARRIERBILL_CONFIG"), "configuration file (YAML); env CARRIERBILL_CONFIG")
 	simAddr := fs.String("simulator-addr", "127.0.0.1:2775", "where the built-in SMSC simulator listens when no SMSC is configured")
+	simHTTP := fs.String("simulator-http", "127.0.0.1:2776", "where the built-in SMSC simulator takes MOs over HTTP (POST /mo, GET /mts; see carrierbill smsc -h); empty: off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,14 +33,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := NewZonedLogger(stderr, c.Log, c.Location())
-	o := GatewayOptions{SimulatorAddr: *simAddr}
+	o := GatewayOptions{SimulatorAddr: *simAddr, SimulatorHTTP: *simHTTP}
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	if g.Simulator != nil {
-		fmt.Fprintf(stdout, "built-in SMSC simulator on %s: inject MOs with `carrierbill smsc`'s HTTP API or bind an SMPP client as system_id carrierbill\n", g.Simulator.Addr())
-	}
+	printSimulator(stdout, g)
 	return g.Run(ctx, o)
 }

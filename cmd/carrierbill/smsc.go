@@ -24,7 +24,10 @@ func init() {
 }
 
 func runSMSC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("smsc", stderr)
+	fs := withUsage(newFlagSet("smsc", stderr), "carrierbill smsc [flags]",
+		"Run the SMSC simulator: an SMPP server the gateway binds to (for demos, tests and load; never real traffic).\n"+
+			"serve without a configured SMSC starts the same simulator itself, with this HTTP endpoint on -simulator-http.",
+		simulatorHTTPDoc)
 	listen := fs.String("listen", "127.0.0.1:2775", "SMPP listen address")
 	systemID := fs.String("system-id", "carrierbill", "accepted system_id (empty accepts any)")
 	password := fs.String("password", "secret", "accepted password")
