@@ -19,6 +19,11 @@ func init() {
 	})
 }
 
+// runConfig runs `carrierbill config` with args, its verb first.
+func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return commands["config"].run(ctx, args, stdout, stderr)
+}
+
 func runConfigTexts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newVerbFlagSet("carrierbill config texts", "", "Print every default SMS text, by the name under which texts: in the configuration overrides it.", stderr)
 	if err := fs.Parse(args); err != nil {
