@@ -14,7 +14,7 @@ import (
 func init() {
 	register(command{
 		name:    "audit",
-		summary: "check a month against the operator's billing file: audit --month 2026-11 --carrier-file FILE",
+		summary: "check a month against the operator's billing file: audit --month 2026-11 --carrier-file FILE (exit 3: discrepancies)",
 		run:     runAudit,
 	})
 }
@@ -65,5 +65,17 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  %-16s %d (%s)\n", k, rep.CountsByKind[k], rep.AmountsByKind[k])
 	}
 	fmt.Fprintf(stdout, "report: %s\n", path)
+	if n := discrepancies(rep); n > 0 {
+		return &findings{code: exitDiscrepancy, msg: fmt.Sprintf("audit %s: %d discrepancies (see %s); exit code %d", rep.Month, n, path, exitDiscrepancy)}
+	}
 	return nil
+}
+
+// discrepancies counts the report's lines of every kind that is not a match.
+func discrepancies(rep *settlement.AuditReport) int64 {
+	var n int64
+	for _, k := range []string{settlement.OursNotTheirs, settlement.TheirsNotOurs, settlement.AmountDiffers, settlement.Duplicated} {
+		n += rep.CountsByKind[k]
+	}
+	return n
 }

@@ -115,9 +115,17 @@ func (e *cardEnv) cards(b bank.Adapter, stderr io.Writer) (*billing.Cards, error
 func runCardOwner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCardCmd("owner", "-msisdn N -name NAME -id ID", "Register a phone number's owner: a card binds only when its holder is the number's owner.", stderr)
 	name := c.fs.String("name", "", "owner's name (required)")
-	id := c.fs.String("id", "", "owner's ID number (required; only a keyed hash is stored)")
+	id := c.fs.String("id", "", "owner's ID number, or - to read it from stdin (keeps it out of ps and the shell history) (required; only a keyed hash is stored)")
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	in := &stdinLines{r: bufio.NewReader(cardStdin)}
+	if *id == "-" {
+		v, err := in.line("the ID number")
+		if err != nil {
+			return err
+		}
+		*id = v
 	}
 	if *name == "" || *id == "" {
 		return fmt.Errorf("%w: card owner needs -name and -id", errUsage)
@@ -140,7 +148,7 @@ func runCardBind(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			"the subscriber gets a random initial wallet password by SMS.", stderr)
 	pan := c.fs.String("pan", "", "card number, or - to read it from stdin (keeps it out of the shell history) (required)")
 	name := c.fs.String("name", "", "holder's name (required)")
-	id := c.fs.String("id", "", "holder's ID number (required)")
+	id := c.fs.String("id", "", "holder's ID number, or - to read it from stdin (after the card number when -pan is - too) (required)")
 	bankFile := c.fs.String("bank-file", "", "the simulated bank's JSON file (required: there is no real bank adapter yet)")
 	if err := c.parse(args); err != nil {
 		return err
@@ -148,13 +156,23 @@ func runCardBind(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *bankFile == "" {
 		return fmt.Errorf("%w: card bind needs a bank: -bank-file (the simulated bank)", errUsage)
 	}
+	// Secrets typed at the command line show in ps and the shell history:
+	// "-" reads them from stdin, one a line, the card number first.
+	in := &stdinLines{r: bufio.NewReader(cardStdin)}
 	p := *pan
 	if p == "-" {
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the card number: %w", err)
+		v, err := in.line("the card number")
+		if err != nil {
+			return err
 		}
-		p = strings.TrimSpace(line)
+		p = v
+	}
+	if *id == "-" {
+		v, err := in.line("the ID number")
+		if err != nil {
+			return err
+		}
+		*id = v
 	}
 	if p == "" || *name == "" || *id == "" {
 		return fmt.Errorf("%w: card bind needs -pan, -name and -id", errUsage)
@@ -268,4 +286,18 @@ func runCardUnlock(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintln(stdout, "wallet unlocked")
 	return nil
+}
+
+// cardStdin is where "-pan -" and "-id -" are read from (tests set it).
+var cardStdin io.Reader = os.Stdin
+
+// stdinLines reads the secrets given as "-" from stdin, one a line.
+type stdinLines struct{ r *bufio.Reader }
+
+func (s *stdinLines) line(what string) (string, error) {
+	line, err := s.r.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading %s from stdin: %w", what, err)
+	}
+	return strings.TrimSpace(line), nil
 }

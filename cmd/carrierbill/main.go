@@ -39,11 +39,34 @@ func register(c command) {
 // exits 2 for it.
 var errUsage = errors.New("usage")
 
+// Exit codes: 0 done, 1 failed, 2 usage; a command that completed but found
+// something an operator must act on exits with its own code (a *findings).
+const (
+	exitFailed      = 1
+	exitUsage       = 2
+	exitDiscrepancy = 3 // audit: the month does not match the carrier's file
+)
+
+// findings is the error of a command that ran to the end and found
+// something cron should alert on; main exits with code.
+type findings struct {
+	code int
+	msg  string
+}
+
+func (f *findings) Error() string { return f.msg }
+
 func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runMain is main with its exit code: the command's context ends on SIGINT
+// or SIGTERM (a graceful stop). SIGHUP is no stop: serve logs it and keeps
+// serving (see serve.go).
+func runMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, stdout, stderr)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -68,11 +91,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "carrierbill %s: %v\n", c.name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "carrierbill %s: %v\n", c.name, err)
-		return 1
+		return exitUsage
 	}
+	fmt.Fprintf(stderr, "carrierbill %s: %v\n", c.name, err)
+	if f := (*findings)(nil); errors.As(err, &f) {
+		return f.code
+	}
+	return exitFailed
 }
 
 func usage(w io.Writer) {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/carrierbill/carrierbill/config"
 )
@@ -18,6 +21,11 @@ func init() {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// SIGHUP (a closed terminal, a log rotator's habit) must never stop the
+	// gateway: take it before anything else, then log each one.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", os.Getenv("CARRIERBILL_CONFIG"), "configuration file (YAML); env CARRIERBILL_CONFIG")
 	simAddr := fs.String("simulator-addr", "127.0.0.1:2775", "where the built-in SMSC simulator listens when no SMSC is configured")
@@ -33,6 +41,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := NewZonedLogger(stderr, c.Log, c.Location())
+	hctx, hstop := context.WithCancel(ctx)
+	defer hstop()
+	go logHangups(hctx, hup, log)
 	o := GatewayOptions{SimulatorAddr: *simAddr, SimulatorHTTP: *simHTTP}
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
@@ -41,4 +52,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer g.Close()
 	printSimulator(stdout, g)
 	return g.Run(ctx, o)
+}
+
+// logHangups logs every SIGHUP until ctx ends. The log goes to stderr, so
+// there is nothing to reopen, and the configuration is read at start only.
+func logHangups(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP received: ignored, still serving (the log is stderr, nothing to reopen; configuration changes need a restart: SIGTERM, then start again)")
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -21,7 +21,7 @@ import (
 func init() {
 	register(command{
 		name:    "settle",
-		summary: "write statements and bills by hand: settle --date 2026-11-20 [--month 2026-11] [--merchant M] [--out DIR]",
+		summary: "write statements and bills of an ended day or month: settle --date 2026-11-20 [--month 2026-11] [--merchant M] [--out DIR | --preview DIR]",
 		run:     runSettle,
 	})
 }
@@ -123,6 +123,7 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	month := fs.String("month", "", "business month, YYYY-MM: its monthly bills")
 	merchant := fs.String("merchant", "", "only this merchant (default: every merchant)")
 	out := fs.String("out", "", "output directory (default: the configuration's statements directory)")
+	preview := fs.String("preview", "", "write a period that is not over yet to this directory, outside the statements directory (merchants never see it)")
 	sf := addSettleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -149,6 +150,17 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if dir == "" {
 		dir = env.cfg.StatementsDir()
 	}
+	if *preview != "" {
+		if *out != "" {
+			return fmt.Errorf("%w: --preview DIR replaces --out", errUsage)
+		}
+		if within(*preview, env.cfg.StatementsDir()) {
+			return fmt.Errorf("%w: --preview %s is inside the statements directory %s, where merchants download from", errUsage, *preview, env.cfg.StatementsDir())
+		}
+		dir = *preview
+	} else if err := periodsOver(settleClock.Now(), env.loc, *date, *month); err != nil {
+		return err
+	}
 	r, err := settlement.NewRunner(env.store, nil, settlement.Config{Dir: dir, Location: env.loc, Terms: env.terms}, clock.Real{}, env.log)
 	if err != nil {
 		return err
@@ -171,4 +183,48 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// settleClock is settle's "now" (tests move it).
+var settleClock clock.Clock = clock.Real{}
+
+// periodsOver refuses a business date or month that has not ended yet in
+// loc, the operator's zone: its statement would be incomplete, and merchants
+// could download it at once.
+func periodsOver(now time.Time, loc *time.Location, date, month string) error {
+	check := func(flag, layout, v string, next func(time.Time) time.Time) error {
+		if v == "" {
+			return nil
+		}
+		start, err := time.ParseInLocation(layout, v, loc)
+		if err != nil {
+			return fmt.Errorf("%w: %s %q: %v", errUsage, flag, v, err)
+		}
+		if end := next(start); now.Before(end) {
+			return fmt.Errorf("%w: %s %s is not over yet in %s (it ends %s): its files would be incomplete and merchants could download them; run it after that, or write a preview with --preview DIR",
+				errUsage, flag, v, loc, end.Format("2006-01-02 15:04 -07:00"))
+		}
+		return nil
+	}
+	if err := check("--date", "2006-01-02", date, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }); err != nil {
+		return err
+	}
+	return check("--month", "2006-01", month, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) })
+}
+
+// within reports whether path is dir or inside it, once both are absolute
+// and cleaned (symlinks resolved where they exist).
+func within(path, dir string) bool {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return filepath.Clean(p)
+		}
+		if r, err := filepath.EvalSymlinks(a); err == nil {
+			return r
+		}
+		return a
+	}
+	rel, err := filepath.Rel(abs(dir), abs(path))
+	return err == nil && (rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))))
 }
