@@ -131,6 +131,11 @@ type Result struct {
 	Job, Key  string
 	Merchants int      // merchants with a file
 	Files     []string // paths written, sorted
+	// Totals are each merchant's payments and refunds of the period, the
+	// figures of its statement's summary line (merchants with a file).
+	Totals map[string]Totals
+	// Bills are the bills written, by merchant code (bill jobs only).
+	Bills []Bill
 }
 
 // Generate runs job for key ("2026-11-20", or "2026-11" for monthly bills)
@@ -249,7 +254,7 @@ func (r *Runner) statements(ctx context.Context, snap Snapshot, key, merchant st
 		abortAll()
 		return Result{}, err
 	}
-	res := Result{Merchants: len(done)}
+	res := Result{Merchants: len(done), Totals: totals}
 	for i, p := range done {
 		if err := p.Commit(); err != nil {
 			for _, q := range done[i+1:] {
@@ -299,7 +304,7 @@ func (r *Runner) bills(ctx context.Context, snap Snapshot, key, merchant string,
 		ms = append(ms, m)
 	}
 	sort.Strings(ms)
-	var res Result
+	res := Result{Totals: map[string]Totals{}}
 	for _, m := range ms {
 		if !validMerchant(m) {
 			return res, fmt.Errorf("merchant code %q is not usable in a file name", m)
@@ -326,6 +331,8 @@ func (r *Runner) bills(ctx context.Context, snap Snapshot, key, merchant string,
 		}
 		res.Files = append(res.Files, path)
 		res.Merchants++
+		res.Totals[m] = totals[m]
+		res.Bills = append(res.Bills, b)
 	}
 	return res, nil
 }

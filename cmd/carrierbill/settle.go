@@ -177,10 +177,7 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s %s: %d merchant(s)\n", run[0], run[1], res.Merchants)
-		for _, f := range res.Files {
-			fmt.Fprintf(stdout, "  %s\n", f)
-		}
+		printSettleResult(stdout, res)
 	}
 	return nil
 }
