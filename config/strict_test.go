@@ -351,11 +351,22 @@ func TestSMSCAddressAloneSaysWhichVariablesGoTogether(t *testing.T) {
 	}
 }
 
-func TestValidationErrorsCarryTheLine(t *testing.T) {
+func TestValidationErrorsCarryTheLineInFileOrder(t *testing.T) {
 	t.Parallel()
-	_, err := Parse([]byte("timezone: UTC\nlimits:\n  phone:\n    per_payment: 30\n    daily: 20\n"), noEnv)
+	_, err := Parse([]byte("admin: {listen: nowhere}\nlimits:\n  phone:\n    per_payment: 30\n    daily: 20\ntimezone: Mars/Base\n"), noEnv)
 	if e := fieldError(t, err, "limits.phone.daily"); e.Line != 5 || !strings.HasSuffix(e.Error(), "(line 5)") {
 		t.Fatalf("error = %v, want line 5", e)
+	}
+	_, err = Parse([]byte("admin: {listen: nowhere}\nlimits:\n  phone:\n    per_payment: 60\ntimezone: Mars/Base\n"), noEnv)
+	var es Errors
+	errors.As(err, &es)
+	var order []string
+	for _, e := range es {
+		order = append(order, e.Field)
+	}
+	// limits.phone.daily is not in the file: its default (50.00) is below 60.00.
+	if got := strings.Join(order, " "); got != "admin.listen timezone limits.phone.daily" {
+		t.Fatalf("errors in the order %s, want the file's (defaulted fields last)", got)
 	}
 }
 

@@ -37,7 +37,8 @@ func (e FieldError) Error() string {
 	return s
 }
 
-// Errors is every problem Validate found, in file order.
+// Errors is every problem found, in file order (problems with fields that
+// are not in the file, defaulted or from the environment, last).
 type Errors []FieldError
 
 func (es Errors) Error() string {
@@ -91,6 +92,11 @@ func (c *Config) Validate() error {
 			e.Line = c.lines[e.Field]
 		}
 	}
+	// In file order; what is not in the file (defaults, environment) last.
+	sort.SliceStable(p.es, func(i, j int) bool {
+		a, b := p.es[i].Line, p.es[j].Line
+		return a != 0 && (b == 0 || a < b)
+	})
 	return p.es
 }
 

@@ -59,6 +59,10 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d merchants, store: %s, SMSC: %s, time zone %s)\n",
 		*path, len(c.Merchants), store, smsc, c.Timezone)
+	if c.Accounts.AutoOpen {
+		fmt.Fprintf(stdout, "note: accounts.auto_open is on: any unknown number opens a postpaid account with %s of credit (labs, demos); production sets it per the operator's account policy\n",
+			c.Accounts.CreditLimit.Money)
+	}
 	return nil
 }
 
