@@ -42,6 +42,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	speed := fs.Float64("speed", 1, "live mode: replay the recorded pace N times faster")
 	rate := fs.Float64("rate", 0, "live mode: send N MOs per second instead of the recorded pace")
 	wait := fs.Duration("wait", 10*time.Second, "live mode: how long to wait for the last MTs")
+	progressMode := fs.String("progress", "auto", "progress on stderr: auto (when stderr is a terminal), on, off; stdout keeps the events")
 	tz := fs.String("trace-tz", "", "time zone of trace timestamps that carry none (Kannel logs), e.g. UTC; default the configuration's")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,21 +78,34 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: --trace-tz: %v", errUsage, err)
 		}
 	}
+	progress, err := progressWanted(*progressMode, stderr)
+	if err != nil {
+		return err
+	}
+	// Offline, the bar counts the trace's bytes; live mode draws its own
+	// (MOs sent, rate, ETA).
+	var barOut io.Writer
+	if progress && *smscAddr == "" {
+		barOut = stderr
+	}
+	in, err := openTraceInput(fs.Arg(0), barOut)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	skips := 0
 	topts := trace.Options{Strict: *strict, Location: traceLoc, Port: uint16(*port), OnError: func(pe *trace.ParseError) {
 		skips++
+		if skips <= maxReportedSkips+1 {
+			in.clear()
+		}
 		if skips <= maxReportedSkips {
 			fmt.Fprintf(stderr, "skipped: %v\n", pe)
 		} else if skips == maxReportedSkips+1 {
 			fmt.Fprintf(stderr, "skipped: more broken input; the summary counts it\n")
 		}
 	}}
-	var r trace.Reader
-	if fs.Arg(0) == "-" {
-		r, err = trace.NewReader(os.Stdin, "stdin", f, topts)
-	} else {
-		r, err = trace.Open(fs.Arg(0), f, topts)
-	}
+	r, err := trace.NewReader(in.r, in.name, f, topts)
 	if err != nil {
 		return fmt.Errorf("opening the trace: %w", err)
 	}
@@ -99,7 +113,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	if *smscAddr != "" {
 		lo := replay.LiveOptions{SMSC: *smscAddr, Speed: *speed, Rate: *rate, Wait: *wait, Redact: *redactOut, Location: bc.Location, Logger: log}
-		if isTerminal(stderr) {
+		if progress {
 			lo.Progress = stderr
 		}
 		rep, err := replay.Live(ctx, r, stdout, lo)
@@ -119,6 +133,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	sum, err := replay.Run(ctx, r, stdout, o)
+	in.finish()
 	if _, werr := sum.WriteTo(stderr); err == nil {
 		err = werr
 	}

@@ -154,3 +154,41 @@ func FuzzParseAccounts(f *testing.F) {
 		}
 	})
 }
+
+// Issue 20.6: offline replay shows progress on stderr when asked (--progress
+// on; auto: when stderr is a terminal), never on stdout, whose events stay
+// byte-identical; with stderr not a terminal it stays quiet.
+func TestReplayOfflineProgress(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "carrierbill.yaml")
+	if err := os.WriteFile(cfg, []byte(testMerchants), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trace := "../../replay/testdata/reasons.jsonl"
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if err := runReplay(context.Background(), append([]string{"--config", cfg}, append(args, trace)...), &stdout, &stderr); err != nil {
+			t.Fatalf("replay %v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	quietOut, quietErr := run() // auto, and stderr is no terminal
+	barOut, barErr := run("--progress", "on")
+	if strings.Contains(quietErr, "replaying") {
+		t.Errorf("progress drawn on a stderr that is no terminal:\n%s", quietErr)
+	}
+	if !strings.Contains(barErr, "replaying "+trace) {
+		t.Errorf("--progress on drew no bar on stderr:\n%q", barErr)
+	}
+	if barOut != quietOut || strings.Contains(barOut, "replaying") {
+		t.Errorf("the progress bar changed stdout")
+	}
+	if !strings.Contains(barErr, "charges: ") {
+		t.Errorf("the summary is missing after the bar:\n%s", barErr)
+	}
+	var o, e bytes.Buffer
+	if err := runReplay(context.Background(), []string{"--progress", "sometimes", trace}, &o, &e); err == nil {
+		t.Errorf("--progress sometimes accepted")
+	}
+}
