@@ -66,6 +66,9 @@ type Options struct {
 	RedisURL     string
 	RedisPrefix  string
 	RedisTimeout time.Duration
+	// RedisKeySalt keys the hash that hides phone numbers in Redis keys
+	// (billing/redis Options.KeySalt): a secret per deployment.
+	RedisKeySalt []byte
 
 	Clock  clock.Clock  // default clock.Real
 	Logger *slog.Logger // default: discard
@@ -236,8 +239,14 @@ func Describe(o Options) (store, limiter string) {
 var ErrNoStore = errors.New("no embedded store")
 
 func (s *Set) openLimiter(o Options) error {
-	lo := billingredis.Options{Prefix: o.RedisPrefix, Timeout: o.RedisTimeout, Logger: o.Logger}
+	if n := len(o.RedisKeySalt); n > 0 && n < 16 {
+		return fmt.Errorf("the Redis key salt (CARRIERBILL_REDIS_KEY_SALT) has %d bytes, want at least 16", n)
+	}
+	lo := billingredis.Options{Prefix: o.RedisPrefix, Timeout: o.RedisTimeout, Logger: o.Logger, KeySalt: o.RedisKeySalt}
 	if o.RedisURL != "" {
+		if len(o.RedisKeySalt) == 0 {
+			o.Logger.Warn("Redis keys are hashed without a secret salt: set CARRIERBILL_REDIS_KEY_SALT (16 bytes or more) so that a Redis dump cannot be matched against a list of numbers")
+		}
 		goredis.SetLogger(redisLog{o.Logger.With("component", "redis")})
 		l, err := billingredis.Open(o.RedisURL, lo)
 		if err != nil {

@@ -45,7 +45,7 @@ func BenchmarkAllow(b *testing.B) {
 		b.StopTimer()
 		l.client.Eval(context.Background(),
 			`for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0`,
-			nil, "rate:"+prefix+"*")
+			nil, prefix+"*")
 	})
 	b.Run("miniredis", func(b *testing.B) {
 		e, err := NewEmbedded(clock.Real{}, Options{Timeout: time.Second})

@@ -239,10 +239,10 @@ func TestFailClosedOnScriptErrors(t *testing.T) {
 				t.Parallel()
 				l, lim, raw := b.open(t, Options{})
 				ctx := context.Background()
-				if err := cc.corrupt(ctx, raw, "rate:"+lim.Key(minInterval, "k")); err != nil {
+				if err := cc.corrupt(ctx, raw, lim.Key(minInterval, "k")); err != nil {
 					t.Fatalf("corrupting the key: %v", err)
 				}
-				t.Cleanup(func() { raw.Del(context.Background(), "rate:"+lim.Key(minInterval, "k")) })
+				t.Cleanup(func() { raw.Del(context.Background(), lim.Key(minInterval, "k")) })
 				mustFailClosed(t, l, minInterval, "k")
 			})
 		}

@@ -46,10 +46,19 @@
 //
 // # Keys
 //
-// The Redis key of (rule, key) is "rate:" + Options.Prefix + rule.Name + ":"
-// + key ("rate:" is redis_rate's own prefix). Keys expire by themselves when
-// the rule no longer constrains them. Use a Prefix per deployment (and per
-// test) to share one Redis; a single key per call keeps it Redis Cluster safe.
+// The Redis key of (rule, key) is Options.Prefix + rule.Name + ":" + the
+// hex of the first 16 bytes of HMAC-SHA256(Options.KeySalt, key): every key
+// starts with the configured prefix (redis_rate's own "rate:" is taken off
+// on the way to Redis) and holds no phone number, so a Redis dump, MONITOR
+// or a slow log shows none. Without a KeySalt the hash is SHA-256 of the
+// prefix and the key, which hides a number from a glance but not from a
+// dictionary of all numbers: production sets a secret salt
+// (CARRIERBILL_REDIS_KEY_SALT). Changing the salt or the prefix forgets the
+// rules' state, which errs on the permissive side for at most one Period
+// (the minimum interval is also enforced in the database). Keys expire by
+// themselves when the rule no longer constrains them. Use a Prefix per
+// deployment (and per test) to share one Redis; a single key per call keeps
+// it Redis Cluster safe.
 //
 // # Wiring
 //
@@ -68,10 +77,14 @@ package redis
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -91,6 +104,9 @@ type Options struct {
 	// Timeout bounds each Allow call, dial and retries included.
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
+	// KeySalt keys the hash of every rule key (a phone number): a secret
+	// per deployment, at least 16 bytes. Empty: an unkeyed hash (see Keys).
+	KeySalt []byte
 	// Logger receives a warning for every failed call (rule name and
 	// error, never the key). Nil discards.
 	Logger *slog.Logger
@@ -162,7 +178,7 @@ func New(client goredis.UniversalClient, opts Options) (*Limiter, error) {
 }
 
 func newLimiter(client goredis.UniversalClient, opts Options) *Limiter {
-	return &Limiter{rate: redis_rate.NewLimiter(client), client: client, opts: opts}
+	return &Limiter{rate: redis_rate.NewLimiter(rateKeys{client}), client: client, opts: opts}
 }
 
 // Close releases the client when Open created it.
@@ -182,10 +198,53 @@ func Limit(rule billing.Rule) redis_rate.Limit {
 	return redis_rate.Limit{Rate: 1, Burst: rule.Limit, Period: rule.Period}
 }
 
-// Key is the Redis key, without redis_rate's "rate:", that Allow uses for
-// rule and key.
+// Key is the Redis key that Allow uses for rule and key (see Keys).
 func (l *Limiter) Key(rule billing.Rule, key string) string {
-	return l.opts.Prefix + rule.Name + ":" + key
+	var sum []byte
+	if len(l.opts.KeySalt) > 0 {
+		m := hmac.New(sha256.New, l.opts.KeySalt)
+		m.Write([]byte(key))
+		sum = m.Sum(nil)
+	} else {
+		h := sha256.Sum256([]byte(l.opts.Prefix + "\x00" + key))
+		sum = h[:]
+	}
+	return l.opts.Prefix + rule.Name + ":" + hex.EncodeToString(sum[:16])
+}
+
+// rateKeyPrefix is what redis_rate puts in front of every key it is given.
+const rateKeyPrefix = "rate:"
+
+// rateKeys hands redis_rate a client that takes its "rate:" off every key,
+// so the keys in Redis are exactly Key's: under the configured prefix.
+type rateKeys struct{ goredis.UniversalClient }
+
+func stripRate(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, rateKeyPrefix)
+	}
+	return out
+}
+
+func (c rateKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+	return c.UniversalClient.Eval(ctx, script, stripRate(keys), args...)
+}
+
+func (c rateKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+	return c.UniversalClient.EvalSha(ctx, sha1, stripRate(keys), args...)
+}
+
+func (c rateKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *goredis.Cmd {
+	return c.UniversalClient.EvalRO(ctx, script, stripRate(keys), args...)
+}
+
+func (c rateKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *goredis.Cmd {
+	return c.UniversalClient.EvalShaRO(ctx, sha1, stripRate(keys), args...)
+}
+
+func (c rateKeys) Del(ctx context.Context, keys ...string) *goredis.IntCmd {
+	return c.UniversalClient.Del(ctx, stripRate(keys)...)
 }
 
 // Allow counts one event of rule for key and reports whether it was within

@@ -69,7 +69,7 @@ func openReal(t *testing.T, opts Options) (billing.Limiter, *Limiter, *goredis.C
 	t.Cleanup(func() {
 		l.Close()
 		ctx := context.Background()
-		iter := raw.Scan(ctx, 0, "rate:"+prefix+"*", 1000).Iterator()
+		iter := raw.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		for iter.Next(ctx) {
 			raw.Del(ctx, iter.Val())
 		}
@@ -193,8 +193,8 @@ func TestKeysRulesAndPrefixesAreIndependent(t *testing.T) {
 			// Both limiters' keys are where the package doc says.
 			ctx := context.Background()
 			for _, k := range []string{
-				"rate:" + lim.opts.Prefix + "min_interval:a",
-				"rate:" + lim.opts.Prefix + "other:min_interval:a",
+				lim.Key(minInterval, "a"),
+				other.Key(minInterval, "a"),
 			} {
 				if n := raw.Exists(ctx, k).Val(); n != 1 {
 					t.Fatalf("key %s missing", k)
@@ -204,7 +204,7 @@ func TestKeysRulesAndPrefixesAreIndependent(t *testing.T) {
 				}
 			}
 			if b.name == "redis" {
-				t.Cleanup(func() { raw.Del(context.Background(), "rate:"+lim.opts.Prefix+"other:min_interval:a") })
+				t.Cleanup(func() { raw.Del(context.Background(), other.Key(minInterval, "a")) })
 			}
 		})
 	}
@@ -383,7 +383,7 @@ func TestMinIntervalEdgeOnRealRedis(t *testing.T) {
 		}
 		last := now.Add(-tt.ago)
 		tatVal := float64(last.Add(minInterval.Period).UnixMicro()-jan2017*1e6) / 1e6
-		if err := raw.Set(ctx, "rate:"+lim.Key(minInterval, key), fmt.Sprint(tatVal), time.Hour).Err(); err != nil {
+		if err := raw.Set(ctx, lim.Key(minInterval, key), fmt.Sprint(tatVal), time.Hour).Err(); err != nil {
 			t.Fatalf("planting the last event: %v", err)
 		}
 		if d := allow(t, l, minInterval, key); d.Allowed != tt.allow {
@@ -437,22 +437,80 @@ func TestEmbeddedExpiresKeysAsTheClockMoves(t *testing.T) {
 	t.Cleanup(func() { raw.Close() })
 	ctx := context.Background()
 	allow(t, e, minInterval, "old")
-	if n := raw.Exists(ctx, "rate:p:min_interval:old").Val(); n != 1 {
+	if n := raw.Exists(ctx, e.lim.Key(minInterval, "old")).Val(); n != 1 {
 		t.Fatal("key not written")
 	}
 	clk.Advance(30 * time.Second)
 	allow(t, e, minInterval, "other")
-	if n := raw.Exists(ctx, "rate:p:min_interval:old").Val(); n != 1 {
+	if n := raw.Exists(ctx, e.lim.Key(minInterval, "old")).Val(); n != 1 {
 		t.Fatal("key expired before its TTL")
 	}
 	clk.Advance(2 * time.Minute)
 	allow(t, e, minInterval, "other")
-	if n := raw.Exists(ctx, "rate:p:min_interval:old").Val(); n != 0 {
+	if n := raw.Exists(ctx, e.lim.Key(minInterval, "old")).Val(); n != 0 {
 		t.Fatal("key still there two minutes after its TTL")
 	}
 	// The clock going back (a replay restarted) is not an error.
 	clk.Set(t0)
 	if d := allow(t, e, minInterval, "old"); !d.Allowed {
 		t.Fatalf("after the clock went back: %+v", d)
+	}
+}
+
+// TestKeysUnderPrefixWithoutNumbers: every key the limiter writes starts
+// with the configured prefix (not redis_rate's "rate:") and holds no phone
+// number; the salt changes every key (issue 18.9).
+func TestKeysUnderPrefixWithoutNumbers(t *testing.T) {
+	t.Parallel()
+	raw, prefix := dbtest.Redis(t)
+	ctx := context.Background()
+	open := func(salt string) *Limiter {
+		l, err := Open(testRedisURL(), generous(Options{Prefix: prefix, KeySalt: []byte(salt)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	t.Cleanup(func() {
+		iter := raw.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()
+		for iter.Next(context.Background()) {
+			raw.Del(context.Background(), iter.Val())
+		}
+	})
+	a, b := open("salt-one-salt-one"), open("salt-two-salt-two")
+	numbers := []string{"+8613511112222", "13511112222:card"}
+	for _, n := range numbers {
+		allow(t, a, minInterval, n)
+		allow(t, b, minInterval, n)
+	}
+	// Nothing under redis_rate's own prefix, nothing holding a number.
+	for _, pattern := range []string{"rate:" + prefix + "*", "*13511112222*"} {
+		if keys, err := raw.Keys(ctx, pattern).Result(); err != nil || len(keys) > 0 {
+			t.Errorf("keys matching %q: %v %v", pattern, keys, err)
+		}
+	}
+	keys, err := raw.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 4 {
+		t.Fatalf("want 4 keys under %s (2 numbers × 2 salts), got %v", prefix, keys)
+	}
+	for _, n := range numbers {
+		ka, kb := a.Key(minInterval, n), b.Key(minInterval, n)
+		if ka == kb {
+			t.Errorf("two salts gave one key %s", ka)
+		}
+		if !strings.HasPrefix(ka, prefix+minInterval.Name+":") || strings.Contains(ka, "13511112222") {
+			t.Errorf("key %s", ka)
+		}
+		if raw.Exists(ctx, ka).Val() != 1 {
+			t.Errorf("key %s not in Redis", ka)
+		}
+	}
+	// The rule still holds on the hashed key.
+	if d := allow(t, a, minInterval, numbers[0]); d.Allowed {
+		t.Error("a second event within the minimum interval was allowed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -397,6 +398,11 @@ func tlsConfig(b config.Bind) *tls.Config {
 	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: b.TLSSkipVerify} //nolint:gosec // operator's choice, off by default
 }
 
+// envRedisKeySalt is the secret that keys the hash of phone numbers in
+// Redis keys (billing/redis); like every secret it comes from the
+// environment only.
+const envRedisKeySalt = "CARRIERBILL_REDIS_KEY_SALT"
+
 // StoreOptions maps the configuration onto the store opener's options:
 // every command opens its stores through stores.Open with them.
 func StoreOptions(c *config.Config, clk clock.Clock, log *slog.Logger) stores.Options {
@@ -404,6 +410,7 @@ func StoreOptions(c *config.Config, clk clock.Clock, log *slog.Logger) stores.Op
 		DatabaseURL: c.Database.URL, MaxConns: c.Database.MaxConns, DataDir: c.DataDir,
 		Accounts: billing.AccountsOptions{AutoOpen: c.Accounts.AutoOpen, CreditLimit: c.Accounts.CreditLimit.Money},
 		Limiter:  true, RedisURL: c.Redis.URL, RedisPrefix: c.Redis.Prefix, RedisTimeout: c.Redis.Timeout.D(),
-		Clock: clk, Logger: log,
+		RedisKeySalt: []byte(os.Getenv(envRedisKeySalt)),
+		Clock:        clk, Logger: log,
 	}
 }
