@@ -15,7 +15,7 @@ import (
 type TokenResolver func(ctx context.Context, key, msisdn string) (token string, err error)
 
 // Charger is the engine's card charger: it adapts an Adapter to
-// billing.Charger (and billing.RefundCharger), so the engine's two-phase
+// billing.Charger, so the engine's two-phase
 // charge, its refunds and its recovery sweep work on bank cards exactly as
 // on the phone account. A debit is keyed by the charge's idempotency key,
 // Status answers the recovery sweep, a refund goes to the card the charge
@@ -32,10 +32,7 @@ func NewCharger(a Adapter, resolve TokenResolver) *Charger {
 	return &Charger{bank: a, token: resolve}
 }
 
-var (
-	_ billing.Charger       = (*Charger)(nil)
-	_ billing.RefundCharger = (*Charger)(nil)
-)
+var _ billing.Charger = (*Charger)(nil)
 
 // Debit implements billing.Charger.
 func (c *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
@@ -52,20 +49,10 @@ func (c *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.
 	return nil
 }
 
-// Refund implements billing.Charger: the card is the one key resolves to.
-// The engine prefers RefundCharge, which names the charge.
-func (c *Charger) Refund(ctx context.Context, key, msisdn string, amount billing.Money) error {
-	return c.refund(ctx, key, key, msisdn, amount)
-}
-
-// RefundCharge implements billing.RefundCharger: amount goes back under
-// refundKey to the card the charge keyed chargeKey paid with. A definite
-// refusal is card_declined.
-func (c *Charger) RefundCharge(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
-	return c.refund(ctx, refundKey, chargeKey, msisdn, amount)
-}
-
-func (c *Charger) refund(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
+// Refund implements billing.Charger: amount goes back under refundKey to
+// the card the charge keyed chargeKey paid with. A definite refusal is
+// card_declined.
+func (c *Charger) Refund(ctx context.Context, refundKey, chargeKey, msisdn string, amount billing.Money) error {
 	tok, err := c.token(ctx, chargeKey, msisdn)
 	if err != nil {
 		return fmt.Errorf("finding the card of charge %s: %w", chargeKey, err)

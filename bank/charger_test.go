@@ -55,7 +55,7 @@ func TestChargerDeclineMapping(t *testing.T) {
 	}
 }
 
-// TestChargerRefundGoesToTheChargedCard: RefundCharge resolves the card by
+// TestChargerRefundGoesToTheChargedCard: Refund resolves the card by
 // the charge's key, not the refund's.
 func TestChargerRefundGoesToTheChargedCard(t *testing.T) {
 	t.Parallel()
@@ -73,7 +73,7 @@ func TestChargerRefundGoesToTheChargedCard(t *testing.T) {
 	if err := c.Debit(ctx, "charge-1", "+8613800000001", 500); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RefundCharge(ctx, "refund-1", "charge-1", "+8613800000001", 200); err != nil {
+	if err := c.Refund(ctx, "refund-1", "charge-1", "+8613800000001", 200); err != nil {
 		t.Fatal(err)
 	}
 	if len(asked) != 2 || asked[1] != "charge-1" {
@@ -83,7 +83,7 @@ func TestChargerRefundGoesToTheChargedCard(t *testing.T) {
 		t.Fatalf("balance %v after debit 5.00 and refund 2.00", bal)
 	}
 	// A refusal of a refund is card_declined.
-	if err := c.RefundCharge(ctx, "charge-1", "charge-1", "+8613800000001", 200); err == nil {
+	if err := c.Refund(ctx, "charge-1", "charge-1", "+8613800000001", 200); err == nil {
 		t.Fatal("a refund under the charge's own key must be refused (key conflict)")
 	} else if d := (*billing.Declined)(nil); !errors.As(err, &d) || d.Reason != billing.ReasonCardDeclined {
 		t.Fatalf("refused refund: %v, want card_declined", err)

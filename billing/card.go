@@ -116,27 +116,6 @@ const (
 	OutboxSecretSent OutboxKind = "secret_sent"
 )
 
-// CardTexts are the MT templates of card binding. Placeholders: {masked},
-// {last4}, {password}.
-type CardTexts struct {
-	BoundWithPassword string // first card: carries the initial password
-	Bound             string // a further card
-	Unbound           string
-	UnboundDefault    string // the default was unbound: choose another
-	Unlocked          string
-}
-
-// DefaultCardTexts are the Chinese defaults.
-func DefaultCardTexts() CardTexts {
-	return CardTexts{
-		BoundWithPassword: "您已绑定银行卡{masked}。初始钱包密码{password}，请尽快修改：发送MM 原密码 新密码。用卡支付：购买指令后加空格和K（如VIP K），再在一条短信里回复“验证码 空格 钱包密码”。",
-		Bound:             "您已绑定银行卡{masked}，钱包密码不变。用此卡支付请在购买指令后加K{last4}。",
-		Unbound:           "您已解绑银行卡{masked}。",
-		UnboundDefault:    "您已解绑默认银行卡{masked}，目前没有默认卡，请到营业厅设置默认卡，或购买时加K和卡号后四位指定银行卡。",
-		Unlocked:          "您的钱包已解锁，可继续使用银行卡支付。",
-	}
-}
-
 // CardOptions wire Cards. Every field but Logger and Texts is required.
 type CardOptions struct {
 	Store       CardStore
@@ -146,7 +125,9 @@ type CardOptions struct {
 	Clock       clock.Clock
 	Logger      *slog.Logger
 	ServiceAddr string // where card MTs come from (the service code)
-	Texts       *CardTexts
+	// Notifier renders the card events (the SMS channel's texts); nil
+	// texts nothing.
+	Notifier Notifier
 }
 
 // Cards is the operator side of bank cards: bind, unbind, choose the
@@ -154,7 +135,6 @@ type CardOptions struct {
 type Cards struct {
 	o   CardOptions
 	log *slog.Logger
-	t   CardTexts
 }
 
 // NewCards returns the card service.
@@ -162,34 +142,20 @@ func NewCards(o CardOptions) (*Cards, error) {
 	if o.Store == nil || o.Bank == nil || o.Secrets == nil || o.Hasher == nil || o.Clock == nil || o.ServiceAddr == "" {
 		return nil, errors.New("billing: NewCards needs a Store, a Bank, Secrets, a Hasher, a Clock and a ServiceAddr")
 	}
-	c := &Cards{o: o, log: o.Logger, t: DefaultCardTexts()}
+	c := &Cards{o: o, log: o.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if o.Texts != nil {
-		c.t = *o.Texts
+	if c.o.Notifier == nil {
+		c.o.Notifier = NoNotifier{}
 	}
 	return c, nil
 }
 
-func cardText(t string, kv ...string) string {
-	pairs := make([]string, 0, len(kv))
-	for i := 0; i+1 < len(kv); i += 2 {
-		pairs = append(pairs, "{"+kv[i]+"}", kv[i+1])
-	}
-	return strings.NewReplacer(pairs...).Replace(t)
-}
-
-func (c *Cards) enqueue(ctx context.Context, tx CardTx, msisdn, body string) error {
-	return c.enqueueKind(ctx, tx, msisdn, body, OutboxCard)
-}
-
-func (c *Cards) enqueueKind(ctx context.Context, tx CardTx, msisdn, body string, kind OutboxKind) error {
-	now := c.o.Clock.Now()
-	if _, err := tx.Enqueue(ctx, OutboxMsg{MSISDN: msisdn, ServiceAddr: c.o.ServiceAddr, Body: body, Kind: kind, CreatedAt: now, NextAt: now}); err != nil {
-		return fmt.Errorf("writing the card MT: %w", err)
-	}
-	return nil
+// notify hands the Notifier a card event about msisdn, inside tx.
+func (c *Cards) notify(ctx context.Context, tx CardTx, ev Event) error {
+	ev.Channel, ev.Origin = ChannelOperator, c.o.ServiceAddr
+	return enqueueEvent(ctx, tx, c.o.Notifier, c.o.Clock.Now(), ev)
 }
 
 // Bind binds the card pan to msisdn for the holder. The holder name and ID
@@ -268,7 +234,7 @@ func (c *Cards) Bind(ctx context.Context, msisdn, pan, holderName, idNumber stri
 		_, err = tx.Wallet(ctx, msisdn)
 		switch {
 		case err == nil:
-			return c.enqueue(ctx, tx, msisdn, cardText(c.t.Bound, "masked", card.Masked, "last4", card.Last4))
+			return c.notify(ctx, tx, Event{Kind: EventCardBound, MSISDN: msisdn, Card: &card})
 		case !errors.Is(err, ErrNotFound):
 			return fmt.Errorf("reading the wallet: %w", err)
 		}
@@ -283,7 +249,7 @@ func (c *Cards) Bind(ctx context.Context, msisdn, pan, holderName, idNumber stri
 		if err := tx.SaveWallet(ctx, Wallet{MSISDN: msisdn, PasswordHash: hash, UpdatedAt: now}); err != nil {
 			return fmt.Errorf("creating the wallet: %w", err)
 		}
-		return c.enqueueKind(ctx, tx, msisdn, cardText(c.t.BoundWithPassword, "masked", card.Masked, "last4", card.Last4, "password", pw), OutboxSecret)
+		return c.notify(ctx, tx, Event{Kind: EventCardBound, MSISDN: msisdn, Card: &card, InitialPassword: pw})
 	})
 	if err != nil {
 		return Card{}, fmt.Errorf("binding card %s to %s: %w", masked, redact.Phone(msisdn), err)
@@ -327,11 +293,7 @@ func (c *Cards) Unbind(ctx context.Context, msisdn, last4 string) error {
 		if err := tx.UpdateCard(ctx, card); err != nil {
 			return fmt.Errorf("unbinding card %d: %w", card.ID, err)
 		}
-		t := c.t.Unbound
-		if wasDefault {
-			t = c.t.UnboundDefault
-		}
-		return c.enqueue(ctx, tx, msisdn, cardText(t, "masked", card.Masked, "last4", card.Last4))
+		return c.notify(ctx, tx, Event{Kind: EventCardUnbound, MSISDN: msisdn, Card: &card, WasDefault: wasDefault})
 	})
 	if err != nil {
 		return fmt.Errorf("unbinding card *%s of %s: %w", last4, redact.Phone(msisdn), err)
@@ -420,7 +382,7 @@ func (c *Cards) UnlockWallet(ctx context.Context, msisdn string) error {
 		if err := tx.SaveWallet(ctx, w); err != nil {
 			return err
 		}
-		return c.enqueue(ctx, tx, msisdn, c.t.Unlocked)
+		return c.notify(ctx, tx, Event{Kind: EventWalletUnlocked, MSISDN: msisdn})
 	})
 	if err != nil {
 		return fmt.Errorf("unlocking the wallet of %s: %w", redact.Phone(msisdn), err)

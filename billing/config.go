@@ -38,9 +38,15 @@ type Config struct {
 	ConfirmationsPerOrder int
 	// Merchants is the catalog.
 	Merchants []Merchant
-	// Texts are the MT templates by name (see DefaultTexts for the names
-	// and their {placeholders}). Missing names fall back to the default.
-	Texts map[string]string
+	// MaxPendingOrders caps the pending orders of one number (0: no cap).
+	MaxPendingOrders int
+	// WrongCodesPerHour, WrongCodesPerDay and WrongCodesPerMonth cap the
+	// wrong confirmation codes of one number across its orders, per clock
+	// hour, calendar day and calendar month of Location; a number at a cap
+	// confirms nothing until the period ends (see guard.go). 0: no cap.
+	WrongCodesPerHour  int
+	WrongCodesPerDay   int
+	WrongCodesPerMonth int
 	// ChargeTimeout bounds one call to the charger.
 	ChargeTimeout time.Duration
 	// RecoverAfter is how long a charge may stay pending before the
@@ -91,7 +97,8 @@ type Product struct {
 // Asia/Shanghai, codes valid 10 minutes, 3 wrong codes void an order,
 // 30.00 / 50.00 / 100.00 per payment / day / month for both methods, a
 // minimum interval of 60 s, 20 purchase requests per hour, 5 confirmation
-// attempts per order, the Chinese texts, no merchants.
+// attempts per order, at most 2 pending orders and 3/5/12 wrong codes per
+// hour/day/month per number, no merchants.
 func DefaultConfig() Config {
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
@@ -107,7 +114,10 @@ func DefaultConfig() Config {
 		MinInterval:           60 * time.Second,
 		PurchasesPerHour:      20,
 		ConfirmationsPerOrder: 5,
-		Texts:                 DefaultTexts(),
+		MaxPendingOrders:      2,
+		WrongCodesPerHour:     3,
+		WrongCodesPerDay:      5,
+		WrongCodesPerMonth:    12,
 		ChargeTimeout:         10 * time.Second,
 		RecoverAfter:          2 * time.Minute,
 	}
@@ -192,12 +202,10 @@ func (c *Config) Validate() error {
 		kw := map[string]bool{}
 		for j, p := range m.Products {
 			pf := fmt.Sprintf("%s.products[%d]", f, j)
-			k := normalizeKeyword(p.Keyword)
-			switch cmd := ParseMO(p.Keyword); {
+			k := strings.ToUpper(strings.TrimSpace(p.Keyword))
+			switch {
 			case k == "":
 				bad(pf+".keyword", "empty")
-			case cmd.Kind != CommandKeyword:
-				bad(pf+".keyword", "%q reads as an amount, a code or CX", p.Keyword)
 			case kw[k]:
 				bad(pf+".keyword", "%q appears twice", p.Keyword)
 			}
@@ -210,17 +218,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	for k, v := range c.Texts {
-		def, ok := defaultTexts[k]
-		if !ok {
-			bad("texts."+k, "unknown text name")
-			continue
-		}
-		for _, ph := range def.required {
-			if !strings.Contains(v, "{"+ph+"}") {
-				bad("texts."+k, "must contain {%s}", ph)
-			}
-		}
+	if c.MaxPendingOrders < 0 || c.WrongCodesPerHour < 0 || c.WrongCodesPerDay < 0 || c.WrongCodesPerMonth < 0 {
+		bad("orders", "pending-order and wrong-code caps must not be negative")
 	}
 	return errors.Join(errs...)
 }

@@ -78,9 +78,10 @@ type Charger interface {
 	// Debit takes amount from msisdn's account under key. nil: taken.
 	// *Declined: refused, nothing taken. Other errors: unknown outcome.
 	Debit(ctx context.Context, key, msisdn string, amount Money) error
-	// Refund gives amount back to msisdn's account under key (a refund key,
-	// not the debit's). *Declined or an error when it cannot.
-	Refund(ctx context.Context, key, msisdn string, amount Money) error
+	// Refund gives amount back to msisdn's account under refundKey (not
+	// the debit's key) for the debit keyed chargeKey (a bank refunds to the
+	// card that paid). *Declined or an error when it cannot.
+	Refund(ctx context.Context, refundKey, chargeKey, msisdn string, amount Money) error
 	// Status reports whether the debit keyed key happened. When it did
 	// not, the key is closed: a Debit with it afterwards is *Declined.
 	Status(ctx context.Context, key string) (DebitStatus, error)

@@ -22,7 +22,9 @@ const (
 	ReasonAlreadyPaid         Reason = "already_paid"
 	ReasonNoPendingOrder      Reason = "no_pending_order"
 	ReasonUnknownSubscriber   Reason = "unknown_subscriber"
-	ReasonChargeFailed        Reason = "charge_failed" // the charger refused for a reason it did not name
+	ReasonChargeFailed        Reason = "charge_failed"    // the charger refused for a reason it did not name
+	ReasonTooManyPending      Reason = "too_many_pending" // the number has as many pending orders as allowed
+	ReasonCancelled           Reason = "cancelled"        // the order was cancelled (by the subscriber, merchant or operator)
 
 	// Bank cards (issue 7).
 	ReasonNoCard           Reason = "no_card"           // no active bound card (or none with those last four digits)
@@ -40,7 +42,7 @@ var Reasons = []Reason{
 	ReasonAmountOutOfRange, ReasonUnknownMerchant, ReasonUnknownProduct, ReasonExpired,
 	ReasonWrongCode, ReasonTooManyAttempts, ReasonInsufficientBalance, ReasonAccountSuspended,
 	ReasonServiceBusy, ReasonAlreadyPaid, ReasonNoPendingOrder, ReasonUnknownSubscriber,
-	ReasonChargeFailed,
+	ReasonChargeFailed, ReasonTooManyPending, ReasonCancelled,
 	ReasonNoCard, ReasonPasswordRequired, ReasonWrongPassword, ReasonWalletLocked, ReasonBadPassword,
 	ReasonCardDeclined, ReasonCardClosed,
 }

@@ -20,6 +20,9 @@ var (
 	ErrChargeExists = errors.New("billing: the order already has a charge")
 	// ErrDuplicateRefund: a refund with this idempotency key exists.
 	ErrDuplicateRefund = errors.New("billing: a refund with this idempotency key exists")
+	// ErrDuplicateOrderKey: an order with this idempotency key exists
+	// (orders_idempotency_key).
+	ErrDuplicateOrderKey = errors.New("billing: an order with this idempotency key exists")
 	// ErrConflict: the transaction lost a serialization race or a deadlock
 	// more times than the store retries; the caller may try again later.
 	ErrConflict = errors.New("billing: transaction conflict, retries exhausted")
@@ -43,8 +46,19 @@ type Store interface {
 	InTx(ctx context.Context, fn func(tx Tx) error) error
 
 	// InsertMO durably stores an MO in mo_inbox (committed when it returns
-	// nil) and returns its id. It is what runs before an MO is acked.
+	// nil) and returns its id. It is what runs before an MO is acked. A
+	// non-empty mo.Sealed is kept in mo_inbox.sealed until the MO is
+	// processed.
 	InsertMO(ctx context.Context, mo InboundMO) (int64, error)
+
+	// SealedMO returns the sealed box of the unprocessed MO id; nil when
+	// there is none (never sealed, or already processed).
+	SealedMO(ctx context.Context, id int64) ([]byte, error)
+
+	// ScrubSentSecrets scrubs the sent MTs of kind OutboxSecret (their
+	// digits become '*', their kind OutboxSecretSent) and returns how many.
+	// The engine's sweep calls it.
+	ScrubSentSecrets(ctx context.Context) (int, error)
 
 	// ClaimMOs leases up to limit unprocessed MOs whose lease is free
 	// (never leased, or leased until before now) until leaseUntil, counts
@@ -185,4 +199,41 @@ type Tx interface {
 	// RecentPayments returns the last limit succeeded charges of msisdn,
 	// newest first, with the product name and order status.
 	RecentPayments(ctx context.Context, msisdn string, limit int) ([]Payment, error)
+
+	// OrderByKey returns the order created with this idempotency key and
+	// locks it. ErrNotFound.
+	OrderByKey(ctx context.Context, key string) (Order, error)
+
+	// OrderByMerchantRef returns the newest order of merchant with this
+	// merchant reference, locked. ErrNotFound.
+	OrderByMerchantRef(ctx context.Context, merchant, ref string) (Order, error)
+
+	// CountPendingOrders counts msisdn's pending orders still valid at now.
+	CountPendingOrders(ctx context.Context, msisdn string, now time.Time) (int, error)
+
+	// LockCodeGuard returns the wrong-code counters of msisdn, creating an
+	// empty row when there is none, and locks it.
+	LockCodeGuard(ctx context.Context, msisdn string) (CodeGuard, error)
+
+	// SaveCodeGuard writes g to its row (which LockCodeGuard locked).
+	SaveCodeGuard(ctx context.Context, g CodeGuard) error
+
+	// Bank cards.
+
+	// ActiveCards returns the active cards of msisdn, oldest first, locked.
+	ActiveCards(ctx context.Context, msisdn string) ([]Card, error)
+	// Wallet returns the wallet of msisdn, locked. ErrNotFound.
+	Wallet(ctx context.Context, msisdn string) (Wallet, error)
+	// SaveWallet inserts or updates the wallet w.MSISDN.
+	SaveWallet(ctx context.Context, w Wallet) error
+	// UpdateCard writes Status, Default and EndedAt of c.ID. ErrNotFound.
+	UpdateCard(ctx context.Context, c Card) error
+	// SetOrderCard records that the order orderID pays with the card cardID
+	// (orders.card_id). ErrNotFound.
+	SetOrderCard(ctx context.Context, orderID, cardID int64) error
+	// OrderCard returns the card the order orderID pays with, whatever its
+	// status. ErrNotFound when the order names no card.
+	OrderCard(ctx context.Context, orderID int64) (Card, error)
+	// ClearSealedMO drops the sealed original text of the MO id.
+	ClearSealedMO(ctx context.Context, id int64) error
 }

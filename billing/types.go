@@ -13,9 +13,10 @@ const (
 
 // OrderStatus is the state of an order. See the state machine in the README:
 //
-//	pending ──code ok──> charging ──debited──> paid ──refund──> refunded
+//	pending ──code ok──> charging ──debited──> paid ──refund (all)──> refunded
 //	   │                     └──declined / never debited──> failed
-//	   ├──third wrong code──> voided
+//	   ├──third wrong code──> voided (too_many_attempts)
+//	   ├──cancelled──> voided (cancelled)
 //	   └──code validity passed──> expired
 //
 // A refusal at confirmation that charged nothing (limits, frequency, service
@@ -47,10 +48,17 @@ type Order struct {
 	Code        string // the 6-digit confirmation code
 	Attempts    int    // wrong codes so far
 	MerchantRef string
-	ServiceAddr string // where the purchase MO was sent; MTs come from here
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	UpdatedAt   time.Time
+	// ServiceAddr is the channel's address of the request that created
+	// the order (SMS: where the purchase MO was sent; MTs come from here).
+	ServiceAddr string
+	Channel     Channel
+	// IdempotencyKey and RequestHash: the key the order was created with
+	// ("" when none) and the fingerprint of that request.
+	IdempotencyKey string
+	RequestHash    string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // ChargeStatus is the state of a two-phase charge.
@@ -174,11 +182,14 @@ type OutboxMsg struct {
 
 // Payment is one succeeded charge as the CX query lists it.
 type Payment struct {
-	ChargeID    int64
-	OrderID     int64
-	Merchant    string
-	ProductName string
-	Amount      Money
-	Status      OrderStatus // paid or refunded
-	At          time.Time   // the charge's resolved_at
+	ChargeID int64
+	OrderID  int64
+	Merchant string
+	// MerchantName is the merchant's name in the catalog (filled by the
+	// engine; "" for a merchant no longer configured).
+	MerchantName string
+	ProductName  string
+	Amount       Money
+	Status       OrderStatus // paid or refunded
+	At           time.Time   // the charge's resolved_at
 }

@@ -50,6 +50,7 @@ type Config struct {
 	Numbering  Numbering         `yaml:"numbering"`
 	Merchants  []Merchant        `yaml:"merchants"`
 	Texts      map[string]string `yaml:"texts"`
+	SMS        SMS               `yaml:"sms"`
 	Settlement Settlement        `yaml:"settlement"`
 	Admin      Admin             `yaml:"admin"`
 	Log        Log               `yaml:"log"`
@@ -119,10 +120,30 @@ type Bind struct {
 	RegisteredDelivery *int `yaml:"registered_delivery"`
 }
 
+// SMS are the subscriber-facing choices of the SMS channel besides the
+// texts themselves.
+type SMS struct {
+	// Hotline is the customer-service number the refusal and lock-out
+	// texts name ({hotline}); empty leaves that sentence out.
+	Hotline string `yaml:"hotline"`
+	// ExpiryNotice texts the subscriber when an order expires unconfirmed
+	// (default off: the prompt already says how long the code is valid).
+	ExpiryNotice bool `yaml:"expiry_notice"`
+}
+
 // Orders are the confirmation-code rules.
 type Orders struct {
 	CodeValidity  Duration `yaml:"code_validity"`
 	MaxWrongCodes int      `yaml:"max_wrong_codes"`
+	// MaxPending caps the pending orders of one number (default 2; 0: no
+	// cap). WrongCodesPer* cap the wrong codes of one number across its
+	// orders per clock hour, day and month (defaults 3, 5, 12; 0: no cap):
+	// under the defaults a blind guesser's odds stay below one in a
+	// million a day (billing/guard.go).
+	MaxPending         *int `yaml:"max_pending"`
+	WrongCodesPerHour  *int `yaml:"wrong_codes_per_hour"`
+	WrongCodesPerDay   *int `yaml:"wrong_codes_per_day"`
+	WrongCodesPerMonth *int `yaml:"wrong_codes_per_month"`
 }
 
 // Limits are the spend limits of one payment method.
@@ -344,6 +365,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Orders.MaxWrongCodes == 0 {
 		c.Orders.MaxWrongCodes = 3
+	}
+	for _, d := range []struct {
+		p   **int
+		def int
+	}{{&c.Orders.MaxPending, 2}, {&c.Orders.WrongCodesPerHour, 3}, {&c.Orders.WrongCodesPerDay, 5}, {&c.Orders.WrongCodesPerMonth, 12}} {
+		if *d.p == nil {
+			v := d.def
+			*d.p = &v
+		}
 	}
 	if c.Limits == nil {
 		c.Limits = map[string]Limits{}

@@ -15,7 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/carrierbill/carrierbill/billing"
-	"github.com/carrierbill/carrierbill/wallet"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // FieldError is one problem with one field, named by its YAML path.
@@ -261,6 +261,12 @@ func (c *Config) checkOrders(p *problems) {
 	if c.Orders.CodeValidity < Duration(time.Minute) {
 		p.add("orders.code_validity", "want at least 1m")
 	}
+	for name, v := range map[string]*int{"max_pending": c.Orders.MaxPending, "wrong_codes_per_hour": c.Orders.WrongCodesPerHour,
+		"wrong_codes_per_day": c.Orders.WrongCodesPerDay, "wrong_codes_per_month": c.Orders.WrongCodesPerMonth} {
+		if v != nil && *v < 0 {
+			p.add("orders."+name, "must not be negative")
+		}
+	}
 	if c.Orders.MaxWrongCodes < 1 || c.Orders.MaxWrongCodes > 3 {
 		p.add("orders.max_wrong_codes", "want 1..3")
 	}
@@ -365,7 +371,7 @@ func (c *Config) checkProduct(p *problems, f string, pr Product, kws map[string]
 		p.add(f+".keyword", "%q is all digits: it would read as an amount or a code", pr.Keyword)
 	case kw == "CX":
 		p.add(f+".keyword", "CX is the quota query")
-	case c.cardsOn && wallet.ParseMO(kw).Kind != wallet.MONone:
+	case c.cardsOn && sms.ParseWallet(kw).Kind != sms.WalletNone:
 		p.add(f+".keyword", "%q is a wallet command while card payments are on (YE: the card's balance, MM: a password change)", pr.Keyword)
 	case kws[kw]:
 		p.add(f+".keyword", "%q is used twice in this merchant", pr.Keyword)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // rejectPrefix starts every refusal text of the bench's configuration:
@@ -22,7 +23,7 @@ const rejectPrefix = "BENCH-REJECT "
 // for, and of the expiry notice.
 func rejectTexts() map[string]string {
 	out := map[string]string{"order_expired": rejectPrefix + "order_expired"}
-	def := billing.DefaultTexts()
+	def := sms.DefaultTexts()
 	for _, r := range billing.Reasons {
 		if _, ok := def[string(r)]; ok {
 			out[string(r)] = rejectPrefix + string(r)

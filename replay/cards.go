@@ -9,6 +9,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -129,10 +130,10 @@ func (b decliningBank) Debit(ctx context.Context, key, token string, amount bill
 }
 
 // engineOptions switches card payments on in o.
-func (w *cardWorld) engineOptions(o *billing.Options, resolve bank.TokenResolver) {
+func (w *cardWorld) engineOptions(o *billing.Options, so *sms.Options, resolve bank.TokenResolver) {
 	o.CardCharger = bank.NewCharger(w.adapter, resolve)
 	o.CardBank = w.adapter
-	o.Hasher, o.Sealer = w.hasher, w.sealer
+	o.Hasher, so.Sealer = w.hasher, w.sealer
 }
 
 // bind opens the cards of accounts at the bank, binds them (registering
@@ -143,6 +144,7 @@ func (w *cardWorld) bind(ctx context.Context, e *env, store billing.CardStore, o
 	cards, err := billing.NewCards(billing.CardOptions{
 		Store: store, Bank: bank.ForBilling(w.adapter), Secrets: w.secrets, Hasher: w.hasher, Clock: e.clock,
 		Logger: e.log, ServiceAddr: "replay",
+		Notifier: sms.Default(),
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the replay's cards: %w", err)

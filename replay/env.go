@@ -15,6 +15,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 )
 
@@ -29,6 +30,7 @@ type env struct {
 	log        *slog.Logger
 	store      billing.Store
 	engine     *billing.Engine
+	sms        *sms.Channel
 	dispatcher *billing.Dispatcher
 	rec        *recorder
 	passwords  map[string]string // wallet passwords of the bound cards, by phone
@@ -117,12 +119,13 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	}
 	eo := billing.Options{
 		Config: o.Config, Store: e.store, Charger: charger, Limiter: limiter, Clock: e.clock, Logger: e.log,
-		Codes: codeSource(o.Seed), Workers: 1,
+		Codes: codeSource(o.Seed),
 	}
+	smsOpts := sms.Options{Workers: 1, Logger: e.log}
 	if cw != nil {
-		cw.engineOptions(&eo, resolve)
+		cw.engineOptions(&eo, &smsOpts, resolve)
 	}
-	e.engine, err = billing.NewEngine(eo)
+	e.engine, e.sms, err = sms.NewEngine(eo, o.Texts, smsOpts)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the engine: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/smpp"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/trace"
 )
 
@@ -61,6 +62,8 @@ type Account struct {
 type Options struct {
 	// Config is the engine's configuration (the cmd maps --config onto it).
 	Config billing.Config
+	// Texts configures the SMS texts (overrides, hotline, expiry notices).
+	Texts sms.TextConfig
 	// DatabaseURL, when set, replays on PostgreSQL in a scratch schema that
 	// is dropped at the end; otherwise the embedded SQLite store is used.
 	DatabaseURL string
@@ -427,7 +430,7 @@ func (p *player) handle(ctx context.Context, rec trace.Record, text string) erro
 	// Replay is a channel that calls the engine directly (an MO with ID 0):
 	// the same decisions as for a stored MO, without the inbox round trip
 	// the SMPP path needs to acknowledge durably.
-	res, err := p.env.engine.Process(ctx, billing.InboundMO{
+	res, err := p.env.sms.Handle(ctx, billing.InboundMO{
 		Bind: "replay", MSISDN: phone, ServiceAddr: rec.To, Body: text, ReceivedAt: p.env.clock.Now(), Attempts: 1,
 	})
 	if err != nil {
@@ -470,6 +473,10 @@ func (p *player) result(ctx context.Context, phone string, r billing.Result) err
 		// A refusal may leave the order pending (a wrong code, too_frequent
 		// or service_busy at confirmation): its status is read when it is
 		// due, never assumed.
+		p.sum.Rejections[r.Reason]++
+		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})
+	case billing.OutcomeCancelled:
+		p.markClosed(r.OrderID)
 		p.sum.Rejections[r.Reason]++
 		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})
 	case billing.OutcomePending:

@@ -60,7 +60,7 @@ type decliningCharger struct{}
 func (decliningCharger) Debit(context.Context, string, string, billing.Money) error {
 	return &billing.Declined{}
 }
-func (decliningCharger) Refund(context.Context, string, string, billing.Money) error {
+func (decliningCharger) Refund(context.Context, string, string, string, billing.Money) error {
 	return &billing.Declined{}
 }
 func (decliningCharger) Status(context.Context, string) (billing.DebitStatus, error) {

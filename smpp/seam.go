@@ -13,6 +13,8 @@ import (
 type MO struct {
 	Bind       string    // name of the bind it arrived on (configuration name)
 	From       string    // source_addr as the SMSC sent it (digits, maybe a leading '+')
+	SourceTON  byte      // source_addr_ton (1 international, 2 national, 0 unknown)
+	SourceNPI  byte      // source_addr_npi (1 ISDN/E.164)
 	To         string    // destination_addr: service code + merchant code, e.g. "106580088001"
 	Text       string    // decoded text (GSM 7-bit, Latin-1 or UCS2 on the wire)
 	DataCoding byte      // data_coding of the (first) part

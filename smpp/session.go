@@ -376,7 +376,7 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 	} else if present {
 		concat = &c
 	}
-	mo := MO{Bind: b.cfg.Name, From: sm.Src, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1, ReceivedAt: now}
+	mo := MO{Bind: b.cfg.Name, From: sm.Src, SourceTON: sm.SrcTON, SourceNPI: sm.SrcNPI, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1, ReceivedAt: now}
 	coding := sm.DataCoding
 	var key PartKey
 	if concat != nil && concat.Total > 1 {

@@ -47,7 +47,7 @@ func (s *Secrets) IDHash(idNumber string) []byte { return mac(s.idKey, Normalize
 
 // NormalizeID drops spaces and upper-cases an ID number.
 func NormalizeID(id string) string {
-	return strings.ToUpper(strings.Join(strings.Fields(foldWidth(id)), ""))
+	return strings.ToUpper(strings.Join(strings.Fields(FoldWidth(id)), ""))
 }
 
 // EqualHash compares two hashes or fingerprints in constant time.
@@ -57,7 +57,7 @@ func EqualHash(a, b []byte) bool { return hmac.Equal(a, b) }
 // operator may type "6222 0212 3456 7891 234".
 func NormalizePAN(pan string) string {
 	var b strings.Builder
-	for _, r := range foldWidth(pan) {
+	for _, r := range FoldWidth(pan) {
 		if r == ' ' || r == '-' || r == '\t' {
 			continue
 		}
@@ -113,8 +113,8 @@ func Luhn(s string) bool {
 // 622202*********1234 (redact.PAN).
 func MaskPAN(pan string) string { return redact.PAN(NormalizePAN(pan)) }
 
-// foldWidth folds full-width ASCII and the ideographic space to ASCII.
-func foldWidth(s string) string {
+// FoldWidth folds full-width ASCII and the ideographic space to ASCII.
+func FoldWidth(s string) string {
 	if isASCII(s) {
 		return s
 	}

@@ -261,7 +261,7 @@ func TestCharger(t *testing.T) {
 	if b.Debits("c3") != 1 || b.Debits("c4") != 0 {
 		t.Fatal("wrong debit counts")
 	}
-	if err := c.Refund(ctx, "r1", "13800000001", 100); err != nil {
+	if err := c.Refund(ctx, "r1", "", "13800000001", 100); err != nil {
 		t.Fatal(err)
 	}
 }

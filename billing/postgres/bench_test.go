@@ -11,6 +11,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // BenchmarkPurchaseConfirm measures confirmed payments through the engine
@@ -25,8 +26,8 @@ func BenchmarkPurchaseConfirm(b *testing.B) {
 	clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
 	store := postgres.NewStore(pool)
 	cfg := storetest.Config()
-	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: store, Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
-		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})})
+	_, ch, err := sms.NewEngine(billing.Options{Config: cfg, Store: store, Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
+		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func BenchmarkPurchaseConfirm(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			phone := fmt.Sprintf("86139%08d", n.Add(1))
-			r, err := eng.Process(ctx, billing.InboundMO{MSISDN: phone, ServiceAddr: "106580088001", Body: "VIP"})
+			r, err := ch.Handle(ctx, billing.InboundMO{MSISDN: phone, ServiceAddr: "106580088001", Body: "VIP"})
 			if err != nil || r.Outcome != billing.OutcomePrompted {
 				b.Errorf("purchase: %+v, %v", r, err)
 				return
@@ -50,7 +51,7 @@ func BenchmarkPurchaseConfirm(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			r, err = eng.Process(ctx, billing.InboundMO{MSISDN: phone, ServiceAddr: "106580088001", Body: code})
+			r, err = ch.Handle(ctx, billing.InboundMO{MSISDN: phone, ServiceAddr: "106580088001", Body: code})
 			if err != nil || r.Outcome != billing.OutcomeCharged {
 				b.Errorf("confirm: %+v, %v", r, err)
 				return

@@ -12,19 +12,11 @@ import (
 )
 
 // Bank-card payments on the engine's transaction: *tx implements
-// billing.CardPayTx and *Store billing.SealedMOStore (migrations 0020 and
-// 0021). A sealed MO box is ciphertext; nothing here ever holds a wallet
+// billing.Tx's card methods and *Store keeps sealed MOs (migrations 0020
+// and 0021). A sealed MO box is ciphertext; nothing here ever holds a wallet
 // password or a PAN in clear.
 
-var (
-	_ billing.CardPayTx      = (*tx)(nil)
-	_ billing.SealedMOStore  = (*Store)(nil)
-	_ billing.SecretScrubber = (*Store)(nil)
-)
-
 const (
-	sqlInsertSealedMO = `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
-		VALUES ($1::text, $2::text, $3::text, $4::text, $5::timestamptz, $6::bytea) RETURNING id`
 	sqlSealedMO      = `SELECT sealed FROM mo_inbox WHERE id = $1::bigint AND processed_at IS NULL`
 	sqlClearSealedMO = `UPDATE mo_inbox SET sealed = NULL WHERE id = $1::bigint`
 	sqlSetOrderCard  = `UPDATE orders SET card_id = $2::bigint WHERE id = $1::bigint`
@@ -32,7 +24,7 @@ const (
 		FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = $1::bigint FOR UPDATE OF c`
 )
 
-// ScrubSentSecrets implements billing.SecretScrubber.
+// ScrubSentSecrets implements billing.Store.
 func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET body = regexp_replace(body, '[0-9]', '*', 'g'), kind = $2::text
 		WHERE kind = $1::text AND sent_at IS NOT NULL`, string(billing.OutboxSecret), string(billing.OutboxSecretSent))
@@ -42,17 +34,7 @@ func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
-// InsertSealedMO implements billing.SealedMOStore.
-func (s *Store) InsertSealedMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, sqlInsertSealedMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt, mo.Sealed).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("inserting MO: %w", mapErr(err))
-	}
-	return id, nil
-}
-
-// SealedMO implements billing.SealedMOStore.
+// SealedMO implements billing.Store.
 func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
 	var box []byte
 	err := s.pool.QueryRow(ctx, sqlSealedMO, id).Scan(&box)
@@ -67,27 +49,27 @@ func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
 
 func (t *tx) cards() *cardTx { return &cardTx{tx: t.tx} }
 
-// ActiveCards implements billing.CardPayTx.
+// ActiveCards implements billing.Tx.
 func (t *tx) ActiveCards(ctx context.Context, msisdn string) ([]billing.Card, error) {
 	return t.cards().ActiveCards(ctx, msisdn)
 }
 
-// Wallet implements billing.CardPayTx.
+// Wallet implements billing.Tx.
 func (t *tx) Wallet(ctx context.Context, msisdn string) (billing.Wallet, error) {
 	return t.cards().Wallet(ctx, msisdn)
 }
 
-// SaveWallet implements billing.CardPayTx.
+// SaveWallet implements billing.Tx.
 func (t *tx) SaveWallet(ctx context.Context, w billing.Wallet) error {
 	return t.cards().SaveWallet(ctx, w)
 }
 
-// UpdateCard implements billing.CardPayTx.
+// UpdateCard implements billing.Tx.
 func (t *tx) UpdateCard(ctx context.Context, c billing.Card) error {
 	return t.cards().UpdateCard(ctx, c)
 }
 
-// SetOrderCard implements billing.CardPayTx.
+// SetOrderCard implements billing.Tx.
 func (t *tx) SetOrderCard(ctx context.Context, orderID, cardID int64) error {
 	tag, err := t.tx.Exec(ctx, sqlSetOrderCard, orderID, cardID)
 	if err != nil {
@@ -99,7 +81,7 @@ func (t *tx) SetOrderCard(ctx context.Context, orderID, cardID int64) error {
 	return nil
 }
 
-// OrderCard implements billing.CardPayTx.
+// OrderCard implements billing.Tx.
 func (t *tx) OrderCard(ctx context.Context, orderID int64) (billing.Card, error) {
 	rows, err := t.tx.Query(ctx, sqlOrderCard, orderID)
 	if err != nil {
@@ -109,7 +91,7 @@ func (t *tx) OrderCard(ctx context.Context, orderID int64) (billing.Card, error)
 	return c, mapCardErr(err)
 }
 
-// ClearSealedMO implements billing.CardPayTx.
+// ClearSealedMO implements billing.Tx.
 func (t *tx) ClearSealedMO(ctx context.Context, id int64) error {
 	_, err := t.tx.Exec(ctx, sqlClearSealedMO, id)
 	return mapErr(err)

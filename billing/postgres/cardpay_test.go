@@ -14,6 +14,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -70,7 +71,7 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 	sealer, _ := wallet.NewSealer(bytes.Repeat([]byte("s"), 32))
 	bk := banksim.New(clk)
 	cs := postgres.NewCardStore(pool)
-	cards, err := billing.NewCards(billing.CardOptions{Store: cs, Bank: bank.ForBilling(bk), Secrets: secrets, Hasher: hasher, Clock: clk, ServiceAddr: "10658008"})
+	cards, err := billing.NewCards(billing.CardOptions{Store: cs, Bank: bank.ForBilling(bk), Secrets: secrets, Hasher: hasher, Clock: clk, ServiceAddr: "10658008", Notifier: sms.Default()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,11 +80,11 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 	m := billing.DefaultMerchant("8001", "星辰游戏")
 	m.OpenAmount = true
 	cfg.Merchants = []billing.Merchant{m}
-	eng, err := billing.NewEngine(billing.Options{
+	_, ch, err := sms.NewEngine(billing.Options{
 		Config: cfg, Store: postgres.NewStore(pool), Limiter: billing.NewMemoryLimiter(clk), Clock: clk,
 		Charger:     postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true}),
-		CardCharger: cs.Charger(bk), CardBank: bk, Hasher: hasher, Sealer: sealer,
-	})
+		CardCharger: cs.Charger(bk), CardBank: bk, Hasher: hasher,
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{Sealer: sealer})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 		subs[i] = sub{phone, initialPassword.FindStringSubmatch(body)[1]}
 	}
 	mo := func(phone, text string) billing.Result {
-		rs, err := eng.HandleMO(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: payAddr, Body: text})
+		rs, err := ch.HandleMO(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: payAddr, Body: text})
 		if err != nil || len(rs) != 1 {
 			b.Fatalf("%v %d", err, len(rs))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -74,6 +75,7 @@ func newCardEnv(t *testing.T) *cardEnv {
 	e.cards, err = billing.NewCards(billing.CardOptions{
 		Store: e.store, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Clock: clk,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)), ServiceAddr: "10658008",
+		Notifier: sms.Default(),
 	})
 	if err != nil {
 		t.Fatal(err)

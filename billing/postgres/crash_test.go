@@ -15,6 +15,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 const crashChildEnv = "CARRIERBILL_CRASH_CHILD_DB"
@@ -58,16 +59,16 @@ func crashChild(url string) {
 		os.Exit(3)
 	}
 	clk := clock.Real{}
-	e, err := billing.NewEngine(billing.Options{
+	_, ch, err := sms.NewEngine(billing.Options{
 		Config: crashConfig(), Store: postgres.NewStore(pool), Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
 		Charger: stallAfterDebit{postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000})},
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
 	mo := billing.InboundMO{Bind: "t", MSISDN: "8613800000001", ServiceAddr: "106580088001", Body: "10"}
-	if _, err := e.HandleMO(ctx, mo); err != nil {
+	if _, err := ch.HandleMO(ctx, mo); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
@@ -77,7 +78,7 @@ func crashChild(url string) {
 		os.Exit(3)
 	}
 	mo.Body = code
-	_, _ = e.HandleMO(ctx, mo) // never returns: the charger hangs after debiting
+	_, _ = ch.HandleMO(ctx, mo) // never returns: the charger hangs after debiting
 	os.Exit(4)
 }
 
@@ -123,10 +124,10 @@ func TestCrashBetweenDebitAndFinalize(t *testing.T) {
 
 	// Another process, later: its sweep asks the charger and finalizes.
 	clk := clock.NewFake(time.Now().Add(time.Hour))
-	e, err := billing.NewEngine(billing.Options{
+	e, _, err := sms.NewEngine(billing.Options{
 		Config: crashConfig(), Store: postgres.NewStore(pool), Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
 		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

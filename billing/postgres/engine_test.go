@@ -17,6 +17,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 func migrated(t testing.TB) *pgxpool.Pool {
@@ -82,10 +83,10 @@ func TestAccounts(t *testing.T) {
 		}
 	}
 	// A closed key never debits, even with money available.
-	if err := a.Refund(ctx, "r1", "1", 600); err != nil {
+	if err := a.Refund(ctx, "r1", "", "1", 600); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Refund(ctx, "r1", "1", 600); err != nil {
+	if err := a.Refund(ctx, "r1", "", "1", 600); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := a.Get(ctx, "1"); s.Balance != 600 {
@@ -158,7 +159,7 @@ func next(t *testing.T, ch <-chan billing.OutboundSMS) billing.OutboundSMS {
 	}
 }
 
-// TestRunEndToEnd drives Engine.Run and Dispatcher.Run together on
+// TestRunEndToEnd drives the SMS channel, Engine.Run and Dispatcher.Run together on
 // Postgres with the phone-account charger: purchase, prompt, confirm,
 // receipt; then a clean shutdown with no goroutine left behind.
 func TestRunEndToEnd(t *testing.T) {
@@ -167,22 +168,23 @@ func TestRunEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
 	store := postgres.NewStore(pool)
-	eng, err := billing.NewEngine(billing.Options{
+	eng, ch, err := sms.NewEngine(billing.Options{
 		Config: storetest.Config(), Store: store, Clock: clk, Limiter: billing.NewMemoryLimiter(clk),
 		Charger: postgres.NewAccounts(pool, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: 10000}),
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{out: make(chan billing.OutboundSMS)}
 	d := &billing.Dispatcher{Store: store, Sender: rec, Clock: clk}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = eng.Run(ctx, time.Second) }()
+	go func() { defer wg.Done(); _ = ch.Run(ctx) }()
 	go func() { defer wg.Done(); _ = d.Run(ctx, 10*time.Millisecond) }()
 
 	const phone = "8613800000009"
-	if err := eng.Accept(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: "106580088001", Body: "12.34"}); err != nil {
+	if err := ch.Accept(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: "106580088001", Body: "12.34"}); err != nil {
 		t.Fatal(err)
 	}
 	prompt := next(t, rec.out)
@@ -190,7 +192,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if prompt.To != phone || prompt.From != "106580088001" || code == "" {
 		t.Fatalf("prompt %+v", prompt)
 	}
-	if err := eng.Accept(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: "106580088001", Body: code}); err != nil {
+	if err := ch.Accept(ctx, billing.InboundMO{Bind: "b", MSISDN: phone, ServiceAddr: "106580088001", Body: code}); err != nil {
 		t.Fatal(err)
 	}
 	receipt := next(t, rec.out)

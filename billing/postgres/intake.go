@@ -23,7 +23,11 @@ func (s *Store) InsertMOs(ctx context.Context, mos []billing.InboundMO) ([]int64
 	err := retryTx(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, mo := range mos {
-			b.Queue(sqlInsertMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt)
+			var sealed []byte
+			if len(mo.Sealed) > 0 {
+				sealed = mo.Sealed
+			}
+			b.Queue(sqlInsertMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt, sealed)
 		}
 		br := tx.SendBatch(ctx, b)
 		for i := range mos {

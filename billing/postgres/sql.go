@@ -3,7 +3,8 @@ package postgres
 // Every statement of the store, in one place. Untyped parameters are cast.
 
 const orderCols = `id, msisdn, merchant, product, product_name, amount_fen, method, status,
-	COALESCE(reason, ''), code, attempts, COALESCE(merchant_ref, ''), service_addr, created_at, expires_at, updated_at`
+	COALESCE(reason, ''), code, attempts, COALESCE(merchant_ref, ''), service_addr, created_at, expires_at, updated_at,
+	channel, COALESCE(idempotency_key, ''), COALESCE(request_hash, '')`
 
 const chargeCols = `id, order_id, idempotency_key, msisdn, merchant, amount_fen, method, status,
 	COALESCE(failure_reason, ''), created_at, resolved_at`
@@ -11,8 +12,8 @@ const chargeCols = `id, order_id, idempotency_key, msisdn, merchant, amount_fen,
 const outboxCols = `id, msisdn, service_addr, body, kind, order_id, created_at, next_at, attempts, sent_at, COALESCE(last_error, '')`
 
 const (
-	sqlInsertMO = `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at)
-		VALUES ($1::text, $2::text, $3::text, $4::text, $5::timestamptz) RETURNING id`
+	sqlInsertMO = `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
+		VALUES ($1::text, $2::text, $3::text, $4::text, $5::timestamptz, $6::bytea) RETURNING id`
 
 	// Only the oldest unprocessed MO of each number is claimable, so one
 	// number's MOs run one at a time, in order, across processes.
@@ -53,9 +54,24 @@ const (
 		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz) RETURNING id`
 
 	sqlInsertOrder = `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen, method, status, reason, code,
-		attempts, merchant_ref, service_addr, created_at, expires_at, updated_at)
+		attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash)
 		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text,
-		$10::int, $11::text, $12::text, $13::timestamptz, $14::timestamptz, $15::timestamptz) RETURNING id`
+		$10::int, $11::text, $12::text, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::text, $18::text) RETURNING id`
+
+	sqlOrderByKey = `SELECT ` + orderCols + ` FROM orders WHERE idempotency_key = $1::text FOR UPDATE`
+
+	sqlOrderByMerchantRef = `SELECT ` + orderCols + ` FROM orders WHERE merchant = $1::text AND merchant_ref = $2::text
+		ORDER BY id DESC LIMIT 1 FOR UPDATE`
+
+	sqlCountPendingOrders = `SELECT count(*) FROM orders WHERE msisdn = $1::text AND status = 'pending' AND expires_at > $2::timestamptz`
+
+	sqlCreateCodeGuard = `INSERT INTO code_guard (msisdn) VALUES ($1::text) ON CONFLICT (msisdn) DO NOTHING`
+
+	sqlLockCodeGuard = `SELECT msisdn, hour, hour_count, day, day_count, month, month_count FROM code_guard
+		WHERE msisdn = $1::text FOR UPDATE`
+
+	sqlSaveCodeGuard = `UPDATE code_guard SET hour = $2::text, hour_count = $3::int, day = $4::text, day_count = $5::int,
+		month = $6::text, month_count = $7::int WHERE msisdn = $1::text`
 
 	sqlGetOrder = `SELECT ` + orderCols + ` FROM orders WHERE id = $1::bigint FOR UPDATE`
 

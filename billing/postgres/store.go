@@ -54,6 +54,8 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w (%s)", billing.ErrChargeExists, pe.ConstraintName)
 		case "refunds_idempotency_key_key":
 			return fmt.Errorf("%w (%s)", billing.ErrDuplicateRefund, pe.ConstraintName)
+		case "orders_idempotency_key":
+			return fmt.Errorf("%w (%s)", billing.ErrDuplicateOrderKey, pe.ConstraintName)
 		}
 	}
 	return err
@@ -89,7 +91,11 @@ func retryTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) err
 // InsertMO implements billing.Store.
 func (s *Store) InsertMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, sqlInsertMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt).Scan(&id)
+	var sealed []byte
+	if len(mo.Sealed) > 0 {
+		sealed = mo.Sealed
+	}
+	err := s.pool.QueryRow(ctx, sqlInsertMO, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, mo.ReceivedAt, sealed).Scan(&id)
 	return id, mapErr(err)
 }
 
@@ -192,7 +198,8 @@ func scanOutbox(r pgx.CollectableRow) (billing.OutboxMsg, error) {
 func scanOrder(r pgx.CollectableRow) (billing.Order, error) {
 	var o billing.Order
 	err := r.Scan(&o.ID, &o.MSISDN, &o.Merchant, &o.Product, &o.ProductName, &o.Amount, &o.Method, &o.Status,
-		&o.Reason, &o.Code, &o.Attempts, &o.MerchantRef, &o.ServiceAddr, &o.CreatedAt, &o.ExpiresAt, &o.UpdatedAt)
+		&o.Reason, &o.Code, &o.Attempts, &o.MerchantRef, &o.ServiceAddr, &o.CreatedAt, &o.ExpiresAt, &o.UpdatedAt,
+		&o.Channel, &o.IdempotencyKey, &o.RequestHash)
 	return o, err
 }
 
@@ -227,7 +234,7 @@ func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
 	var id int64
 	err := t.tx.QueryRow(ctx, sqlInsertOrder, o.MSISDN, o.Merchant, o.Product, o.ProductName, int64(o.Amount), string(o.Method),
 		string(o.Status), nullString(string(o.Reason)), o.Code, o.Attempts, nullString(o.MerchantRef), o.ServiceAddr,
-		o.CreatedAt, o.ExpiresAt, o.UpdatedAt).Scan(&id)
+		o.CreatedAt, o.ExpiresAt, o.UpdatedAt, channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash)).Scan(&id)
 	return id, mapErr(err)
 }
 

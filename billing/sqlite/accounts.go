@@ -142,7 +142,7 @@ func readSubscriber(ctx context.Context, t *sql.Tx, msisdn string) (billing.Subs
 
 // Refund implements billing.Charger: the prepaid balance grows back, or the
 // postpaid bill shrinks (not below zero).
-func (a *Accounts) Refund(ctx context.Context, key, msisdn string, amount billing.Money) error {
+func (a *Accounts) Refund(ctx context.Context, key, _, msisdn string, amount billing.Money) error {
 	if amount <= 0 {
 		return fmt.Errorf("refund of %s: amount must be positive", amount)
 	}

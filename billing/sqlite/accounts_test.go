@@ -38,14 +38,14 @@ func TestAccounts(t *testing.T) {
 		{"same key again is answered, not repeated", func() error { return a.Debit(ctx, "k1", "8613800000001", 1500) }, nil, "8613800000001", 500},
 		{"prepaid short", func() error { return a.Debit(ctx, "k2", "8613800000001", 501) }, declined(billing.ReasonInsufficientBalance), "8613800000001", 500},
 		{"prepaid exact", func() error { return a.Debit(ctx, "k3", "8613800000001", 500) }, nil, "8613800000001", 0},
-		{"refund", func() error { return a.Refund(ctx, "r1", "8613800000001", 300) }, nil, "8613800000001", 300},
-		{"refund again", func() error { return a.Refund(ctx, "r1", "8613800000001", 300) }, nil, "8613800000001", 300},
+		{"refund", func() error { return a.Refund(ctx, "r1", "", "8613800000001", 300) }, nil, "8613800000001", 300},
+		{"refund again", func() error { return a.Refund(ctx, "r1", "", "8613800000001", 300) }, nil, "8613800000001", 300},
 		{"postpaid within credit", func() error { return a.Debit(ctx, "k4", "8613800000002", 1500) }, nil, "8613800000002", 1500},
 		{"postpaid over credit", func() error { return a.Debit(ctx, "k5", "8613800000002", 1) }, declined(billing.ReasonInsufficientBalance), "8613800000002", 1500},
-		{"postpaid refund floors at zero", func() error { return a.Refund(ctx, "r2", "8613800000002", 9999) }, nil, "8613800000002", 0},
+		{"postpaid refund floors at zero", func() error { return a.Refund(ctx, "r2", "", "8613800000002", 9999) }, nil, "8613800000002", 0},
 		{"suspended", func() error { return a.Debit(ctx, "k6", "8613800000003", 100) }, declined(billing.ReasonAccountSuspended), "8613800000003", 9999},
 		{"unknown", func() error { return a.Debit(ctx, "k7", "8613800000009", 100) }, declined(billing.ReasonUnknownSubscriber), "", 0},
-		{"refund to unknown", func() error { return a.Refund(ctx, "r3", "8613800000009", 100) }, declined(billing.ReasonUnknownSubscriber), "", 0},
+		{"refund to unknown", func() error { return a.Refund(ctx, "r3", "", "8613800000009", 100) }, declined(billing.ReasonUnknownSubscriber), "", 0},
 	}
 	for _, st := range steps {
 		err := st.call()

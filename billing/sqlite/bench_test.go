@@ -10,6 +10,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // BenchmarkInsertMO measures one durable write transaction (the MO insert
@@ -36,13 +37,13 @@ func BenchmarkConfirmedPayment(b *testing.B) {
 	s := openTest(b)
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.FixedZone("CST", 8*3600)))
-	eng, err := billing.NewEngine(billing.Options{
+	_, ch, err := sms.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
 		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1_000_000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func BenchmarkConfirmedPayment(b *testing.B) {
 			b.Fatal(err)
 		}
 		mo.ID = id
-		r, err := eng.Process(ctx, mo)
+		r, err := ch.Handle(ctx, mo)
 		if err != nil {
 			b.Fatalf("Process(%q): %v", mo.Body, err)
 		}

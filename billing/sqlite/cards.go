@@ -13,16 +13,13 @@ import (
 // Bank cards and wallets on the embedded store (migrations 0020 and 0021),
 // the same contract as billing/postgres: *Store is a billing.CardStore, a
 // billing.SealedMOStore and a billing.SecretScrubber, and its Tx a
-// billing.CardTx and billing.CardPayTx. No PAN, ID number or wallet
+// billing.CardTx and billing.Tx. No PAN, ID number or wallet
 // password is ever stored: tokens, fingerprints, masked forms, hashes and
 // sealed (encrypted) MO text only.
 
 var (
-	_ billing.CardStore      = (*Store)(nil)
-	_ billing.SealedMOStore  = (*Store)(nil)
-	_ billing.SecretScrubber = (*Store)(nil)
-	_ billing.CardTx         = (*txImpl)(nil)
-	_ billing.CardPayTx      = (*txImpl)(nil)
+	_ billing.CardStore = (*Store)(nil)
+	_ billing.CardTx    = (*txImpl)(nil)
 )
 
 // InCardTx implements billing.CardStore on one write transaction.
@@ -60,21 +57,7 @@ func (s *Store) TokenForCharge(ctx context.Context, key, msisdn string) (string,
 	return tok, nil
 }
 
-// InsertSealedMO implements billing.SealedMOStore.
-func (s *Store) InsertSealedMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
-	var id int64
-	err := s.write(ctx, func(t *sql.Tx) error {
-		return t.QueryRowContext(ctx, `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, ts(mo.ReceivedAt), mo.Sealed).Scan(&id)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("storing MO: %w", err)
-	}
-	return id, nil
-}
-
-// SealedMO implements billing.SealedMOStore.
+// SealedMO implements billing.Store.
 func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
 	var box []byte
 	err := s.reader.QueryRowContext(ctx, `SELECT sealed FROM mo_inbox WHERE id = ? AND processed_at IS NULL`, id).Scan(&box)
@@ -87,7 +70,7 @@ func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
 	return box, nil
 }
 
-// ScrubSentSecrets implements billing.SecretScrubber: every digit of a
+// ScrubSentSecrets implements billing.Store: every digit of a
 // sent secret MT becomes '*'.
 func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
 	var n int64
@@ -181,7 +164,7 @@ func (t *txImpl) InsertCard(ctx context.Context, c billing.Card) (int64, error) 
 	return id, cardError(err)
 }
 
-// UpdateCard implements billing.CardTx and billing.CardPayTx.
+// UpdateCard implements billing.CardTx and billing.Tx.
 func (t *txImpl) UpdateCard(ctx context.Context, c billing.Card) error {
 	return cardError(execOne(ctx, t.tx, `UPDATE cards SET status = ?, is_default = ?, ended_at = ? WHERE id = ?`,
 		string(c.Status), b2i(c.Default), nullTS(c.EndedAt), c.ID))
@@ -218,19 +201,19 @@ func (t *txImpl) SaveWallet(ctx context.Context, w billing.Wallet) error {
 	return cardError(err)
 }
 
-// SetOrderCard implements billing.CardPayTx.
+// SetOrderCard implements billing.Tx.
 func (t *txImpl) SetOrderCard(ctx context.Context, orderID, cardID int64) error {
 	return execOne(ctx, t.tx, `UPDATE orders SET card_id = ? WHERE id = ?`, cardID, orderID)
 }
 
-// OrderCard implements billing.CardPayTx.
+// OrderCard implements billing.Tx.
 func (t *txImpl) OrderCard(ctx context.Context, orderID int64) (billing.Card, error) {
 	c, err := scanCard(t.tx.QueryRowContext(ctx, `SELECT c.id, c.msisdn, c.bank_token, c.fingerprint, c.last4, c.masked,
 		c.status, c.is_default, c.bound_at, c.ended_at FROM orders o JOIN cards c ON c.id = o.card_id WHERE o.id = ?`, orderID))
 	return c, cardError(err)
 }
 
-// ClearSealedMO implements billing.CardPayTx.
+// ClearSealedMO implements billing.Tx.
 func (t *txImpl) ClearSealedMO(ctx context.Context, id int64) error {
 	_, err := t.tx.ExecContext(ctx, `UPDATE mo_inbox SET sealed = NULL WHERE id = ?`, id)
 	return err

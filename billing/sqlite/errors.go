@@ -15,6 +15,7 @@ var uniqueNames = map[string]string{
 	"charges.order_id":        "charges_order_id_key",
 	"charges.idempotency_key": "charges_idempotency_key_key",
 	"refunds.idempotency_key": "refunds_idempotency_key_key",
+	"orders.idempotency_key":  "orders_idempotency_key",
 	"orders.msisdn, orders.merchant, orders.product, orders.amount_fen, orders.method": "orders_one_pending",
 	"cards.fingerprint":      "cards_one_phone_per_card",
 	"cards.msisdn":           "cards_one_default",

@@ -20,14 +20,18 @@ func (s *Store) InsertMOs(ctx context.Context, mos []billing.InboundMO) ([]int64
 	}
 	ids := make([]int64, len(mos))
 	err := s.write(ctx, func(t *sql.Tx) error {
-		st, err := t.PrepareContext(ctx, `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`)
+		st, err := t.PrepareContext(ctx, `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for i, mo := range mos {
-			if err := st.QueryRowContext(ctx, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, ts(mo.ReceivedAt)).Scan(&ids[i]); err != nil {
+			var sealed []byte
+			if len(mo.Sealed) > 0 {
+				sealed = mo.Sealed
+			}
+			if err := st.QueryRowContext(ctx, mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, ts(mo.ReceivedAt), sealed).Scan(&ids[i]); err != nil {
 				return fmt.Errorf("MO %d of %d: %w", i+1, len(mos), err)
 			}
 		}

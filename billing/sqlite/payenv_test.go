@@ -8,6 +8,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/billing/storetest"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // payEnv is a real engine on a SQLite store, paying through the phone
@@ -18,23 +19,24 @@ type payEnv struct {
 	store *Store
 	clock *clock.Fake
 	eng   *billing.Engine
+	ch    *sms.Channel
 }
 
 func newPayEnv(t *testing.T) *payEnv {
 	t.Helper()
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, shanghai(t)))
-	eng, err := billing.NewEngine(billing.Options{
+	eng, ch, err := sms.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
 		Charger: NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &payEnv{t: t, ctx: context.Background(), store: s, clock: clk, eng: eng}
+	return &payEnv{t: t, ctx: context.Background(), store: s, clock: clk, eng: eng, ch: ch}
 }
 
 func shanghai(t testing.TB) *time.Location {
@@ -48,7 +50,7 @@ func shanghai(t testing.TB) *time.Location {
 
 func (e *payEnv) handle(from, to, text string) billing.Result {
 	e.t.Helper()
-	rs, err := e.eng.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
+	rs, err := e.ch.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
 	if err != nil || len(rs) != 1 {
 		e.t.Fatalf("HandleMO(%q): %v, %d results", text, err, len(rs))
 	}

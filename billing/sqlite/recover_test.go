@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // lostAnswer is the phone-account charger whose debit answers are lost:
@@ -32,12 +33,12 @@ func TestRecoveryWithAccounts(t *testing.T) {
 	acc := NewAccounts(e.store, e.clock, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)})
 	cfg := e.eng.Config()
 	cfg.ChargeTimeout = 2 * time.Second
-	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: lostAnswer{acc},
-		Limiter: billing.NewMemoryLimiter(e.clock), Clock: e.clock})
+	eng, ch, err := sms.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: lostAnswer{acc},
+		Limiter: billing.NewMemoryLimiter(e.clock), Clock: e.clock}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.eng = eng
+	e.eng, e.ch = eng, ch
 	r := e.handle("8613800000001", "106580088001", "10")
 	var code string
 	if err := e.store.InTx(e.ctx, func(tx billing.Tx) error {

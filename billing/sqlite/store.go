@@ -51,9 +51,13 @@ func (s *Store) InTx(ctx context.Context, fn func(tx billing.Tx) error) error {
 func (s *Store) InsertMO(ctx context.Context, mo billing.InboundMO) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(t *sql.Tx) error {
-		return t.QueryRowContext(ctx, `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, ts(mo.ReceivedAt)).Scan(&id)
+		var sealed []byte
+		if len(mo.Sealed) > 0 {
+			sealed = mo.Sealed
+		}
+		return t.QueryRowContext(ctx, `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			mo.Bind, mo.MSISDN, mo.ServiceAddr, mo.Body, ts(mo.ReceivedAt), sealed).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("storing MO: %w", err)
@@ -186,14 +190,15 @@ func (t *txImpl) MarkMOProcessed(ctx context.Context, id int64, at time.Time) er
 }
 
 const orderCols = `id, msisdn, merchant, product, product_name, amount_fen, method, status, reason, code,
-	attempts, merchant_ref, service_addr, created_at, expires_at, updated_at`
+	attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash`
 
 func scanOrder(r interface{ Scan(...any) error }) (billing.Order, error) {
 	var o billing.Order
-	var reason, ref sql.NullString
+	var reason, ref, key, hash sql.NullString
 	var created, expires, updated int64
 	err := r.Scan(&o.ID, &o.MSISDN, &o.Merchant, &o.Product, &o.ProductName, &o.Amount, &o.Method, &o.Status,
-		&reason, &o.Code, &o.Attempts, &ref, &o.ServiceAddr, &created, &expires, &updated)
+		&reason, &o.Code, &o.Attempts, &ref, &o.ServiceAddr, &created, &expires, &updated, &o.Channel, &key, &hash)
+	o.IdempotencyKey, o.RequestHash = key.String, hash.String
 	o.Reason = billing.Reason(reason.String)
 	o.MerchantRef = ref.String
 	o.CreatedAt, o.ExpiresAt, o.UpdatedAt = fromTS(created), fromTS(expires), fromTS(updated)
@@ -203,11 +208,12 @@ func scanOrder(r interface{ Scan(...any) error }) (billing.Order, error) {
 func (t *txImpl) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen,
-		method, status, reason, code, attempts, merchant_ref, service_addr, created_at, expires_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		method, status, reason, code, attempts, merchant_ref, service_addr, created_at, expires_at, updated_at,
+		channel, idempotency_key, request_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		o.MSISDN, o.Merchant, o.Product, o.ProductName, int64(o.Amount), string(o.Method), string(o.Status),
 		nullString(string(o.Reason)), o.Code, o.Attempts, nullString(o.MerchantRef), o.ServiceAddr,
-		ts(o.CreatedAt), ts(o.ExpiresAt), ts(o.UpdatedAt)).Scan(&id)
+		ts(o.CreatedAt), ts(o.ExpiresAt), ts(o.UpdatedAt), channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("inserting order: %w", domainError(err))
 	}
@@ -506,6 +512,8 @@ func domainError(err error) error {
 		target = billing.ErrChargeExists
 	case "refunds_idempotency_key_key":
 		target = billing.ErrDuplicateRefund
+	case "orders_idempotency_key":
+		target = billing.ErrDuplicateOrderKey
 	default:
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -111,6 +112,7 @@ type cardEnv struct {
 	bank     *banksim.Bank
 	cards    *billing.Cards
 	eng      *billing.Engine
+	sms      *sms.Channel
 	token    string // cardPAN's bank token
 	password string // phoneA's initial wallet password
 	logs     *lockedBuffer
@@ -147,6 +149,7 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	e.cards, err = billing.NewCards(billing.CardOptions{
 		Store: e.st.Cards, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Clock: clk, Logger: log, ServiceAddr: "10658008",
+		Notifier: sms.Default(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,11 +163,11 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 	for _, f := range mut {
 		f(&cfg)
 	}
-	e.eng, err = billing.NewEngine(billing.Options{
+	e.eng, e.sms, err = sms.NewEngine(billing.Options{
 		Config: cfg, Store: e.st.Store, Limiter: billing.NewMemoryLimiter(clk), Clock: clk, Logger: log,
 		Charger:     e.st.Accounts(clk),
-		CardCharger: e.st.CardCharger(e.bank), CardBank: e.bank, Hasher: hasher, Sealer: sealer,
-	})
+		CardCharger: e.st.CardCharger(e.bank), CardBank: e.bank, Hasher: hasher,
+	}, sms.TextConfig{}, sms.Options{Sealer: sealer, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 // send stores an MO as the SMPP consumer does and processes it.
 func (e *cardEnv) send(msisdn, text string) billing.Result {
 	e.t.Helper()
-	rs, err := e.eng.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: msisdn, ServiceAddr: cardAddr, Body: text})
+	rs, err := e.sms.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: msisdn, ServiceAddr: cardAddr, Body: text})
 	if err != nil {
 		e.t.Fatalf("HandleMO(%q): %v", text, err)
 	}
@@ -289,7 +292,7 @@ func testCardCharged(t *testing.T, open OpenCards) {
 		t.Fatalf("the wallet password is in the logs")
 	}
 	// Refund goes back to the card through the card charger.
-	if _, err := e.eng.Refund(e.ctx, id, "test", "refund-1"); err != nil {
+	if _, err := e.eng.Refund(e.ctx, billing.RefundRequest{OrderID: id, Reason: "test", IdempotencyKey: "refund-1"}); err != nil {
 		t.Fatalf("Refund: %v", err)
 	}
 	if bal, _ := e.bank.Balance(e.ctx, e.token); bal != billing.Yuan(100) {
@@ -483,7 +486,7 @@ func testCardRefundCardsOff(t *testing.T, open OpenCards) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := off.Refund(e.ctx, id, "test", "r-off"); !errors.Is(err, billing.ErrCardsOff) {
+	if _, err := off.Refund(e.ctx, billing.RefundRequest{OrderID: id, Reason: "test", IdempotencyKey: "r-off"}); !errors.Is(err, billing.ErrCardsOff) {
 		t.Fatalf("Refund with cards off: %v, want ErrCardsOff", err)
 	}
 	chargeID := chargeByOrder(t, e.ctx, e.st.Store, id).ID

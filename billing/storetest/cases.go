@@ -103,11 +103,11 @@ func testAlreadyPaid(t *testing.T, open Open) {
 	_, code := e.buy(phoneA, open1, "10")
 	// The SMSC redelivers the confirmation (lost ack): two stored MOs.
 	for range 2 {
-		if err := e.engine.Accept(e.ctx, billing.InboundMO{Bind: "b", MSISDN: "+" + phoneA, ServiceAddr: open1, Body: code}); err != nil {
+		if err := e.sms.Accept(e.ctx, billing.InboundMO{Bind: "b", MSISDN: "+" + phoneA, ServiceAddr: open1, Body: code}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rs, err := e.engine.Drain(e.ctx)
+	rs, err := e.sms.Drain(e.ctx)
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("Drain: %v, %v", rs, err)
 	}
@@ -237,7 +237,7 @@ func testConcurrentConfirmations(t *testing.T, open Open) {
 			defer wg.Done()
 			// ID 0: processed directly, bypassing the per-phone MO queue,
 			// so only the quota row lock keeps the limits.
-			results[i], errs[i] = e.engine.Process(e.ctx, billing.InboundMO{MSISDN: phoneA, ServiceAddr: catalog, Body: code})
+			results[i], errs[i] = e.sms.Handle(e.ctx, billing.InboundMO{MSISDN: phoneA, ServiceAddr: catalog, Body: code})
 		}()
 	}
 	wg.Wait()
@@ -272,7 +272,7 @@ func testMinIntervalBackstop(t *testing.T, open Open) {
 	}
 	wantReason(t, e.mo(phoneA, open1, c2), billing.ReasonTooFrequent)
 	// A Redis failover lost the limiter's memory: the database still says no.
-	e.engine = e.newEngine(e.engine.Config(), billing.NewMemoryLimiter(e.clock))
+	e.engine, e.sms = e.newEngine(e.engine.Config(), billing.NewMemoryLimiter(e.clock))
 	e.clock.Advance(30 * time.Second)
 	wantReason(t, e.mo(phoneA, open1, c2), billing.ReasonTooFrequent)
 	e.clock.Advance(30 * time.Second)
@@ -380,21 +380,21 @@ func testRefunds(t *testing.T, open Open) {
 	e := newEnv(t, open, nil)
 	paid := e.pay(phoneA, open1, "12.34")
 	other, _ := e.buy(phoneA, open1, "5")
-	if _, err := e.engine.Refund(e.ctx, other.OrderID, "test", "rk-0"); !errors.Is(err, billing.ErrNotRefundable) {
+	if _, err := e.engine.Refund(e.ctx, billing.RefundRequest{OrderID: other.OrderID, Reason: "test", IdempotencyKey: "rk-0"}); !errors.Is(err, billing.ErrNotRefundable) {
 		t.Fatalf("refund of a pending order: %v", err)
 	}
-	r1, err := e.engine.Refund(e.ctx, paid.OrderID, "customer complaint", "rk-1")
+	r1, err := e.engine.Refund(e.ctx, billing.RefundRequest{OrderID: paid.OrderID, Reason: "customer complaint", IdempotencyKey: "rk-1"})
 	if err != nil || r1.Amount != 1234 || r1.ChargeID != paid.ChargeID {
 		t.Fatalf("Refund: %+v, %v", r1, err)
 	}
-	r2, err := e.engine.Refund(e.ctx, paid.OrderID, "customer complaint", "rk-1")
+	r2, err := e.engine.Refund(e.ctx, billing.RefundRequest{OrderID: paid.OrderID, Reason: "customer complaint", IdempotencyKey: "rk-1"})
 	if err != nil || r2.ID != r1.ID {
 		t.Fatalf("repeated Refund: %+v, %v; want the first", r2, err)
 	}
-	if _, err := e.engine.Refund(e.ctx, other.OrderID, "x", "rk-1"); !errors.Is(err, billing.ErrIdempotencyConflict) {
+	if _, err := e.engine.Refund(e.ctx, billing.RefundRequest{OrderID: other.OrderID, Reason: "x", IdempotencyKey: "rk-1"}); !errors.Is(err, billing.ErrIdempotencyConflict) {
 		t.Fatalf("key reused for another order: %v", err)
 	}
-	if _, err := e.engine.Refund(e.ctx, paid.OrderID, "again", "rk-2"); !errors.Is(err, billing.ErrNotRefundable) {
+	if _, err := e.engine.Refund(e.ctx, billing.RefundRequest{OrderID: paid.OrderID, Reason: "again", IdempotencyKey: "rk-2"}); !errors.Is(err, billing.ErrNotRefundable) {
 		t.Fatalf("second refund with a new key: %v", err)
 	}
 	if o := e.order(paid.OrderID); o.Status != billing.OrderRefunded {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // Open returns a fresh, empty, migrated store for one test. It registers
@@ -65,6 +66,11 @@ func Run(t *testing.T, open Open) {
 		{"DeliveryPreference", testDeliveryPreference},
 		{"DeliveryRace", testDeliveryRace},
 		{"DeliveryThroughDispatcher", testDeliveryThroughDispatcher},
+		{"PendingCap", testPendingCap},
+		{"WrongCodesPerNumber", testWrongCodesPerNumber},
+		{"IdempotentPurchase", testIdempotentPurchase},
+		{"PartialRefunds", testPartialRefunds},
+		{"CancelAndLookup", testCancelAndLookup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +99,8 @@ const (
 )
 
 // Config is the configuration the suite runs with: the defaults, two
-// merchants, the minimum interval off unless a test turns it on.
+// merchants, the minimum interval and the pending-order cap off unless a
+// test turns them on.
 func Config() billing.Config {
 	c := billing.DefaultConfig()
 	m := billing.DefaultMerchant("8001", "游戏中心")
@@ -110,6 +117,7 @@ func Config() billing.Config {
 	c.Merchants = append(c.Merchants, cat)
 	c.MinInterval = 0
 	c.PurchasesPerHour = 0
+	c.MaxPendingOrders = 0 // the concurrency cases open many orders per number; PendingCap tests the cap
 	return c
 }
 
@@ -162,7 +170,7 @@ func (c *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.
 }
 
 // Refund implements billing.Charger.
-func (c *Charger) Refund(ctx context.Context, key, msisdn string, amount billing.Money) error {
+func (c *Charger) Refund(ctx context.Context, key, _, msisdn string, amount billing.Money) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refunded[key] = amount
@@ -200,6 +208,7 @@ type env struct {
 	charger *Charger
 	limiter *billing.MemoryLimiter
 	engine  *billing.Engine
+	sms     *sms.Channel
 }
 
 func newEnv(t *testing.T, open Open, tweak func(*billing.Config)) *env {
@@ -210,23 +219,24 @@ func newEnv(t *testing.T, open Open, tweak func(*billing.Config)) *env {
 	}
 	e := &env{t: t, ctx: context.Background(), store: open(t), clock: clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, shanghai)), charger: NewCharger()}
 	e.limiter = billing.NewMemoryLimiter(e.clock)
-	e.engine = e.newEngine(cfg, e.limiter)
+	e.engine, e.sms = e.newEngine(cfg, e.limiter)
 	return e
 }
 
-func (e *env) newEngine(cfg billing.Config, lim billing.Limiter) *billing.Engine {
+func (e *env) newEngine(cfg billing.Config, lim billing.Limiter) (*billing.Engine, *sms.Channel) {
 	e.t.Helper()
-	eng, err := billing.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: e.charger, Limiter: lim, Clock: e.clock})
+	eng, ch, err := sms.NewEngine(billing.Options{Config: cfg, Store: e.store, Charger: e.charger, Limiter: lim, Clock: e.clock},
+		sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		e.t.Fatalf("NewEngine: %v", err)
 	}
-	return eng
+	return eng, ch
 }
 
 // mo stores and processes one MO, returning its result.
 func (e *env) mo(from, to, text string) billing.Result {
 	e.t.Helper()
-	rs, err := e.engine.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
+	rs, err := e.sms.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
 	if err != nil {
 		e.t.Fatalf("HandleMO(%q): %v", text, err)
 	}

@@ -87,7 +87,7 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 	var owners ownerRegistry = g.stores.Cards
 	cards, err := billing.NewCards(billing.CardOptions{
 		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Clock: g.Clock,
-		Logger: log.With("component", "cards"), ServiceAddr: serviceCode,
+		Logger: log.With("component", "cards"), ServiceAddr: serviceCode, Notifier: g.texts,
 	})
 	if err != nil {
 		return cardWiring{}, err

@@ -16,6 +16,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 	"github.com/carrierbill/carrierbill/wallet"
 )
@@ -106,9 +107,14 @@ func (e *cardEnv) cards(b bank.Adapter, stderr io.Writer) (*billing.Cards, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envWalletPepper, err)
 	}
+	texts, err := sms.NewTexts(TextConfig(e.cfg))
+	if err != nil {
+		return nil, err
+	}
 	return billing.NewCards(billing.CardOptions{
 		Store: e.store, Bank: bank.ForBilling(b), Secrets: e.secrets, Hasher: hasher, Clock: clock.Real{},
 		Logger: NewZonedLogger(stderr, config.Log{Level: "warn"}, e.cfg.Location()), ServiceAddr: e.cfg.ServiceCode,
+		Notifier: texts,
 	})
 }
 

@@ -6,9 +6,8 @@ import (
 	"io"
 	"sort"
 
-	"github.com/carrierbill/carrierbill/billing"
-
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 )
 
@@ -69,7 +68,7 @@ func runConfigCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 // printTexts lists every MT text the gateway sends, by the name under which
 // the configuration's texts: section overrides it.
 func printTexts(w io.Writer) error {
-	texts := billing.DefaultTexts()
+	texts := sms.DefaultTexts()
 	names := make([]string, 0, len(texts))
 	for n := range texts {
 		names = append(names, n)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 )
 
@@ -36,7 +38,9 @@ type Gateway struct {
 	Log    *slog.Logger
 	Clock  clock.Clock
 
-	Engine     *billing.Engine
+	Engine *billing.Engine
+	// SMS is the SMS channel: the SMPP consumer, the MO grammar, the texts.
+	SMS        *sms.Channel
 	Store      billing.Store
 	Dispatcher *billing.Dispatcher
 	SMPP       *smpp.Client
@@ -60,6 +64,7 @@ type Gateway struct {
 	stores *stores.Set
 	// pool and sqlite are the open store's handle (one of them nil), owned
 	// by stores: tests query through them.
+	texts     *sms.Texts
 	pool      *pgxpool.Pool
 	sqlite    *sqlite.Store
 	scheduler *settlement.Scheduler
@@ -123,13 +128,17 @@ func BillingConfig(c *config.Config) billing.Config {
 		}
 		bc.Merchants = append(bc.Merchants, bm)
 	}
-	if len(c.Texts) > 0 {
-		bc.Texts = map[string]string{}
-		for k, v := range c.Texts {
-			bc.Texts[k] = v
-		}
-	}
+	bc.MaxPendingOrders = *c.Orders.MaxPending
+	bc.WrongCodesPerHour = *c.Orders.WrongCodesPerHour
+	bc.WrongCodesPerDay = *c.Orders.WrongCodesPerDay
+	bc.WrongCodesPerMonth = *c.Orders.WrongCodesPerMonth
 	return bc
+}
+
+// TextConfig maps the YAML configuration onto the SMS texts'.
+func TextConfig(c *config.Config) sms.TextConfig {
+	return sms.TextConfig{ServiceCode: c.ServiceCode, Location: c.Location(), Overrides: c.Texts,
+		Hotline: c.SMS.Hotline, ExpiryNotice: c.SMS.ExpiryNotice}
 }
 
 // BindConfigs maps the configured binds onto the SMPP layer's.
@@ -188,15 +197,24 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	}
 	limiter := g.stores.Limiter
 
+	if g.texts, err = sms.NewTexts(TextConfig(c)); err != nil {
+		return nil, err
+	}
 	cw, err := openCards(g, c.ServiceCode, log, o)
 	if err != nil {
 		return nil, err
 	}
 	g.Cards, g.Bank = cw.cards, cw.bank
-	g.Engine, err = billing.NewEngine(billing.Options{
+	g.Engine, g.SMS, err = sms.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
-		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher, Sealer: cw.sealer,
-	})
+		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher,
+	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"),
+		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
+			// Matched to the MT part it reports on; nil only once stored.
+			return g.Dispatcher.Receipt(ctx, billing.DeliveryReceipt{
+				Bind: r.Bind, MessageID: r.MessageID, State: billing.DeliveryState(r.State), Err: r.Err, ReceivedAt: r.ReceivedAt,
+			})
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +243,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	// The dispatcher sends the outbox through the binds and matches the
 	// receipts they bring back; its Sender is set once the client exists.
 	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Clock: g.Clock, Logger: log.With("component", "outbox")}
-	g.SMPP, err = smpp.NewClient(binds, moConsumer{engine: g.Engine, receipts: g.Dispatcher, log: log}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
+	g.SMPP, err = smpp.NewClient(binds, g.SMS, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
 	if err != nil {
 		return nil, err
 	}
@@ -279,12 +297,18 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 		g.scheduler.Start()
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
+	errs := make(chan error, 3)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := g.Engine.Run(ctx, o.SweepEvery); err != nil && !errors.Is(err, context.Canceled) {
-			errs <- fmt.Errorf("engine: %w", err)
+			errs <- fmt.Errorf("engine sweeps: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := g.SMS.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("SMS channel: %w", err)
 		}
 	}()
 	// The dispatcher outlives ctx by a little: receipts written by the
@@ -355,34 +379,13 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// moConsumer is the seam between SMPP and billing: it stores each MO
-// durably (Engine.Accept) and only then lets the session acknowledge it.
-type moConsumer struct {
-	engine   *billing.Engine
-	receipts *billing.Dispatcher // matches delivery receipts to the MTs it sent
-	log      *slog.Logger
-}
-
-func (c moConsumer) ConsumeMO(ctx context.Context, mo smpp.MO) error {
-	return c.engine.Accept(ctx, billing.InboundMO{
-		Bind: mo.Bind, MSISDN: mo.From, ServiceAddr: mo.To, Body: mo.Text, ReceivedAt: mo.ReceivedAt,
-	})
-}
-
-// ConsumeReceipt records a delivery receipt on the MT part it reports on
-// (Dispatcher.Receipt); nil only once it is stored.
-func (c moConsumer) ConsumeReceipt(ctx context.Context, r smpp.DeliveryReceipt) error {
-	return c.receipts.Receipt(ctx, billing.DeliveryReceipt{
-		Bind: r.Bind, MessageID: r.MessageID, State: billing.DeliveryState(r.State), Err: r.Err, ReceivedAt: r.ReceivedAt,
-	})
-}
-
 // smppSender sends outbox MTs through the SMPP client and reports the
 // message id and bind of each part.
 type smppSender struct{ c *smpp.Client }
 
 func (s smppSender) Send(ctx context.Context, m billing.OutboundSMS) ([]billing.SentPart, error) {
-	res, err := s.c.Submit(ctx, smpp.MT{From: m.From, To: m.To, Text: m.Text})
+	// A canonical number is E.164 with a plus; submit_sm carries the digits.
+	res, err := s.c.Submit(ctx, smpp.MT{From: m.From, To: strings.TrimPrefix(m.To, "+"), Text: m.Text})
 	if err != nil {
 		return nil, err
 	}

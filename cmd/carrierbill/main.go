@@ -3,7 +3,8 @@
 //
 // main only wires: each subcommand lives in its own file, registers itself
 // with register in an init function, parses its own flags and builds its
-// dependencies from configuration. Business logic lives in the packages.
+// dependencies from configuration. Business logic lives in the packages:
+// main must never decide a payment, render a subscriber text or hold SQL.
 package main
 
 import (

@@ -73,7 +73,7 @@ func runRefund(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*key = fmt.Sprintf("refund:%d", order)
 	}
 	// Engine.Refund's errors already say "refunding order N".
-	r, err := g.Engine.Refund(ctx, order, *reason, *key)
+	r, err := g.Engine.Refund(ctx, billing.RefundRequest{Source: billing.Source{Channel: billing.ChannelOperator}, OrderID: order, Reason: *reason, IdempotencyKey: *key})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlesqlite "github.com/carrierbill/carrierbill/settlement/sqlite"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // payEnv is a real engine on a SQLite store, paying through the phone
@@ -27,23 +28,24 @@ type payEnv struct {
 	store *sqlite.Store
 	clock *clock.Fake
 	eng   *billing.Engine
+	ch    *sms.Channel
 }
 
 func newPayEnv(t *testing.T) *payEnv {
 	t.Helper()
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, shanghai(t)))
-	eng, err := billing.NewEngine(billing.Options{
+	eng, ch, err := sms.NewEngine(billing.Options{
 		Config:  storetest.Config(),
 		Store:   s,
 		Charger: sqlite.NewAccounts(s, clk, billing.AccountsOptions{AutoOpen: true, CreditLimit: billing.Yuan(1000)}),
 		Limiter: billing.NewMemoryLimiter(clk),
 		Clock:   clk,
-	})
+	}, sms.TextConfig{ExpiryNotice: true}, sms.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &payEnv{t: t, ctx: context.Background(), store: s, clock: clk, eng: eng}
+	return &payEnv{t: t, ctx: context.Background(), store: s, clock: clk, eng: eng, ch: ch}
 }
 
 func shanghai(t testing.TB) *time.Location {
@@ -57,7 +59,7 @@ func shanghai(t testing.TB) *time.Location {
 
 func (e *payEnv) handle(from, to, text string) billing.Result {
 	e.t.Helper()
-	rs, err := e.eng.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
+	rs, err := e.ch.HandleMO(e.ctx, billing.InboundMO{Bind: "test", MSISDN: from, ServiceAddr: to, Body: text, ReceivedAt: e.clock.Now()})
 	if err != nil || len(rs) != 1 {
 		e.t.Fatalf("HandleMO(%q): %v, %d results", text, err, len(rs))
 	}
@@ -91,7 +93,7 @@ func TestSettlementSource(t *testing.T) {
 	o1 := e.pay(a, "106580088001", "10")
 	e.pay(b, "106580088002", "P001")
 	e.pay(a, "106580088001", "VIP")
-	if _, err := e.eng.Refund(ctx, o1, "customer complaint", "refund:test:1"); err != nil {
+	if _, err := e.eng.Refund(ctx, billing.RefundRequest{OrderID: o1, Reason: "customer complaint", IdempotencyKey: "refund:test:1"}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Set(time.Date(2026, 3, 11, 1, 0, 0, 0, shanghai(t)))

@@ -1,8 +1,11 @@
-package billing
+package sms
 
 import (
 	"strings"
 	"unicode"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/wallet"
 )
 
 // CommandKind is what an MO asks for.
@@ -16,20 +19,21 @@ const (
 	CommandCode                         // a 6-digit confirmation code (Code)
 	CommandQuery                        // CX: remaining quota and last payments
 	CommandEmpty                        // nothing but spaces
+	CommandCancel                       // QX or 取消: cancel the newest pending order
 )
 
 // Command is a parsed MO text.
 type Command struct {
 	Kind    CommandKind
 	Keyword string // normalized: upper case, full-width folded, trimmed
-	Amount  Money
+	Amount  billing.Money
 	Code    string
 }
 
 // ParseMO reads an MO text. It folds full-width ASCII (digits, letters, the
 // dot) and the ideographic space to ASCII, trims spaces, and drops a
 // trailing 元 after a number. Exactly six digits are a code; "CX" in any
-// case is the query; digits with at most one dot are an amount (at most two
+// case is the query; "QX" or 取消 cancels; digits with at most one dot are an amount (at most two
 // decimals, else CommandBadAmount); anything else is a product keyword.
 // It never panics.
 func ParseMO(text string) Command {
@@ -40,12 +44,15 @@ func ParseMO(text string) Command {
 	if s == "CX" {
 		return Command{Kind: CommandQuery}
 	}
+	if s == "QX" || s == "取消" {
+		return Command{Kind: CommandCancel}
+	}
 	if len(s) == 6 && allDigits(s) {
 		return Command{Kind: CommandCode, Code: s}
 	}
 	num := strings.TrimSpace(strings.TrimSuffix(s, "元"))
 	if looksNumeric(num) {
-		m, err := ParseYuan(num)
+		m, err := billing.ParseYuan(num)
 		if err != nil {
 			return Command{Kind: CommandBadAmount, Keyword: s}
 		}
@@ -56,18 +63,16 @@ func ParseMO(text string) Command {
 
 // normalizeKeyword folds full-width forms to ASCII, upper-cases and trims.
 func normalizeKeyword(text string) string {
-	var b strings.Builder
-	b.Grow(len(text))
-	for _, r := range text {
-		switch {
-		case r == '\u3000':
-			r = ' '
-		case r >= '\uFF01' && r <= '\uFF5E': // full-width ASCII block
-			r = r - 0xFF01 + '!'
+	return strings.ToUpper(strings.TrimFunc(wallet.FoldWidth(text), unicode.IsSpace))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
-		b.WriteRune(unicode.ToUpper(r))
 	}
-	return strings.TrimFunc(b.String(), unicode.IsSpace)
+	return s != ""
 }
 
 // looksNumeric: non-empty, digits and dots only, at least one digit.

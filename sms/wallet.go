@@ -1,62 +1,64 @@
-package wallet
+package sms
 
 import (
 	"strings"
 	"unicode"
+
+	"github.com/carrierbill/carrierbill/wallet"
 )
 
-// MOKind is what a wallet MO asks for.
-type MOKind int
+// WalletKind is what a wallet MO asks for.
+type WalletKind int
 
 // The wallet MO commands (see the README (Bank cards)).
 const (
-	MONone              MOKind = iota // not a wallet command
-	MOChangePassword                  // MM <old> <new>
-	MOBadChangePassword               // starts with MM but is not MM <6 digits> <6 digits>
-	MOCardConfirm                     // <code> <password>, or the 12 digits run together
-	MOBalance                         // YE
+	WalletNone              WalletKind = iota // not a wallet command
+	WalletChangePassword                      // MM <old> <new>
+	WalletBadChangePassword                   // starts with MM but is not MM <6 digits> <6 digits>
+	WalletCardConfirm                         // <code> <password>, or the 12 digits run together
+	WalletBalance                             // YE
 )
 
-// MO is a parsed wallet MO. Its fields hold secrets: never log or store it.
-type MO struct {
-	Kind     MOKind
-	Old, New string // MOChangePassword
-	Code     string // MOCardConfirm: the order's confirmation code
-	Password string // MOCardConfirm: the wallet password
+// WalletMO is a parsed wallet MO. Its fields hold secrets: never log or store it.
+type WalletMO struct {
+	Kind     WalletKind
+	Old, New string // WalletChangePassword
+	Code     string // WalletCardConfirm: the order's confirmation code
+	Password string // WalletCardConfirm: the wallet password
 }
 
-// ParseMO reads the wallet commands of an MO text, after folding full-width
+// ParseWallet reads the wallet commands of an MO text, after folding full-width
 // characters to ASCII, trimming and upper-casing:
 //
 //   - "YE": the default card's balance.
 //   - "MM <old> <new>": change the wallet password; old and new are 6 digits.
-//     Anything else starting with MM is MOBadChangePassword.
+//     Anything else starting with MM is WalletBadChangePassword.
 //   - "<code> <password>": confirm a bank-card payment with the 6-digit code
 //     of the prompt and the 6-digit wallet password, separated by spaces or
 //     one of # * + , (full-width forms too), or run together as 12 digits.
 //
-// Every other text is MONone (a purchase, a plain code, CX: billing's
+// Every other text is WalletNone (a purchase, a plain code, CX: billing's
 // parser reads those). It never panics.
-func ParseMO(text string) MO {
+func ParseWallet(text string) WalletMO {
 	s := normalize(text)
 	if s == "YE" {
-		return MO{Kind: MOBalance}
+		return WalletMO{Kind: WalletBalance}
 	}
 	if rest, ok := mmRest(s); ok {
 		t := fields(rest)
 		if len(t) == 2 && six(t[0]) && six(t[1]) {
-			return MO{Kind: MOChangePassword, Old: t[0], New: t[1]}
+			return WalletMO{Kind: WalletChangePassword, Old: t[0], New: t[1]}
 		}
-		return MO{Kind: MOBadChangePassword}
+		return WalletMO{Kind: WalletBadChangePassword}
 	}
 	t := fields(s)
 	switch {
 	case len(t) == 2 && six(t[0]) && six(t[1]):
-		return MO{Kind: MOCardConfirm, Code: t[0], Password: t[1]}
+		return WalletMO{Kind: WalletCardConfirm, Code: t[0], Password: t[1]}
 	case len(t) == 1 && len(t[0]) == 12 && allDigits(t[0]):
-		return MO{Kind: MOCardConfirm, Code: t[0][:6], Password: t[0][6:]}
+		return WalletMO{Kind: WalletCardConfirm, Code: t[0][:6], Password: t[0][6:]}
 	}
-	return MO{Kind: MONone}
+	return WalletMO{Kind: WalletNone}
 }
 
 // RedactMO returns text with every password it may carry masked, and
@@ -75,7 +77,7 @@ func ParseMO(text string) MO {
 // unchanged with false. The redacted form of a text that carried a
 // password contains no digit of it. It never panics.
 func RedactMO(text string) (redacted string, carriesPassword bool) {
-	s := foldWidth(text)
+	s := wallet.FoldWidth(text)
 	if rest, ok := mmRest(normalize(s)); ok {
 		if !strings.ContainsFunc(rest, isDigit) {
 			return text, false
@@ -160,7 +162,7 @@ func ParseCardSuffix(text string) (base, last4 string, ok bool) {
 }
 
 func normalize(text string) string {
-	return strings.ToUpper(strings.TrimFunc(foldWidth(text), unicode.IsSpace))
+	return strings.ToUpper(strings.TrimFunc(wallet.FoldWidth(text), unicode.IsSpace))
 }
 
 // mmRest returns what follows a leading MM when s (normalized) is a

@@ -1,48 +1,49 @@
-package wallet
+package sms
 
 import (
+	"github.com/carrierbill/carrierbill/wallet"
 	"strings"
 	"testing"
 )
 
 var moTests = []struct {
 	text     string
-	want     MO
+	want     WalletMO
 	redacted string
 	carries  bool
 }{
-	{"YE", MO{Kind: MOBalance}, "YE", false},
-	{" ye ", MO{Kind: MOBalance}, " ye ", false},
-	{"ＹＥ", MO{Kind: MOBalance}, "ＹＥ", false},
-	{"MM 285714 390177", MO{Kind: MOChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
-	{"mm 285714 390177", MO{Kind: MOChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
-	{"MM285714 390177", MO{Kind: MOChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
-	{"MM#285714#390177", MO{Kind: MOChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
-	{"ＭＭ　２８５７１４　３９０１７７", MO{Kind: MOChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
-	{"MM 28571 390177", MO{Kind: MOBadChangePassword}, "MM ****** ******", true},
-	{"MM 285714", MO{Kind: MOBadChangePassword}, "MM ******", true},
-	{"MM", MO{Kind: MOBadChangePassword}, "MM", false},
-	{"MM abc", MO{Kind: MOBadChangePassword}, "MM abc", false},
-	{"MMS", MO{Kind: MONone}, "MMS", false},
-	{"482913 285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "****** ******", true},
-	{"482913#285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "******#******", true},
-	{"482913，285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "******,******", true},
-	{"482913285714", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "******", true},
-	{"４８２９１３　２８５７１４", MO{Kind: MOCardConfirm, Code: "482913", Password: "285714"}, "****** ******", true},
-	{"482913 28571", MO{Kind: MONone}, "****** ******", true},        // mistyped password
-	{"482913 pw 285714", MO{Kind: MONone}, "****** pw ******", true}, // chatty
-	{"482913", MO{Kind: MONone}, "482913", false},                    // a plain confirmation code
-	{"VIP K1234", MO{Kind: MONone}, "VIP K1234", false},
-	{"10.50", MO{Kind: MONone}, "10.50", false},
-	{"CX", MO{Kind: MONone}, "CX", false},
-	{"", MO{Kind: MONone}, "", false},
+	{"YE", WalletMO{Kind: WalletBalance}, "YE", false},
+	{" ye ", WalletMO{Kind: WalletBalance}, " ye ", false},
+	{"ＹＥ", WalletMO{Kind: WalletBalance}, "ＹＥ", false},
+	{"MM 285714 390177", WalletMO{Kind: WalletChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
+	{"mm 285714 390177", WalletMO{Kind: WalletChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
+	{"MM285714 390177", WalletMO{Kind: WalletChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
+	{"MM#285714#390177", WalletMO{Kind: WalletChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
+	{"ＭＭ　２８５７１４　３９０１７７", WalletMO{Kind: WalletChangePassword, Old: "285714", New: "390177"}, "MM ****** ******", true},
+	{"MM 28571 390177", WalletMO{Kind: WalletBadChangePassword}, "MM ****** ******", true},
+	{"MM 285714", WalletMO{Kind: WalletBadChangePassword}, "MM ******", true},
+	{"MM", WalletMO{Kind: WalletBadChangePassword}, "MM", false},
+	{"MM abc", WalletMO{Kind: WalletBadChangePassword}, "MM abc", false},
+	{"MMS", WalletMO{Kind: WalletNone}, "MMS", false},
+	{"482913 285714", WalletMO{Kind: WalletCardConfirm, Code: "482913", Password: "285714"}, "****** ******", true},
+	{"482913#285714", WalletMO{Kind: WalletCardConfirm, Code: "482913", Password: "285714"}, "******#******", true},
+	{"482913，285714", WalletMO{Kind: WalletCardConfirm, Code: "482913", Password: "285714"}, "******,******", true},
+	{"482913285714", WalletMO{Kind: WalletCardConfirm, Code: "482913", Password: "285714"}, "******", true},
+	{"４８２９１３　２８５７１４", WalletMO{Kind: WalletCardConfirm, Code: "482913", Password: "285714"}, "****** ******", true},
+	{"482913 28571", WalletMO{Kind: WalletNone}, "****** ******", true},        // mistyped password
+	{"482913 pw 285714", WalletMO{Kind: WalletNone}, "****** pw ******", true}, // chatty
+	{"482913", WalletMO{Kind: WalletNone}, "482913", false},                    // a plain confirmation code
+	{"VIP K1234", WalletMO{Kind: WalletNone}, "VIP K1234", false},
+	{"10.50", WalletMO{Kind: WalletNone}, "10.50", false},
+	{"CX", WalletMO{Kind: WalletNone}, "CX", false},
+	{"", WalletMO{Kind: WalletNone}, "", false},
 }
 
 func TestParseAndRedactMO(t *testing.T) {
 	t.Parallel()
 	for _, tt := range moTests {
-		if got := ParseMO(tt.text); got != tt.want {
-			t.Errorf("ParseMO(%q) = %+v, want %+v", tt.text, got, tt.want)
+		if got := ParseWallet(tt.text); got != tt.want {
+			t.Errorf("ParseWallet(%q) = %+v, want %+v", tt.text, got, tt.want)
 		}
 		red, carries := RedactMO(tt.text)
 		if red != tt.redacted || carries != tt.carries {
@@ -88,12 +89,12 @@ func FuzzRedactMO(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		red, carries := RedactMO(text)
-		m := ParseMO(text)
+		m := ParseWallet(text)
 		var secrets []string
 		switch m.Kind {
-		case MOChangePassword:
+		case WalletChangePassword:
 			secrets = []string{m.Old, m.New}
-		case MOCardConfirm:
+		case WalletCardConfirm:
 			secrets = []string{m.Password}
 		}
 		if len(secrets) > 0 && !carries {
@@ -132,8 +133,8 @@ func FuzzRedactDocumentedFormats(f *testing.F) {
 				t.Fatalf("RedactMO(%q) = %q, %v", text, red, carries)
 			}
 		}
-		if m := ParseMO(c + sep + p); m.Kind != MOCardConfirm || m.Code != c || m.Password != p {
-			t.Fatalf("ParseMO(%q) = %+v", c+sep+p, m)
+		if m := ParseWallet(c + sep + p); m.Kind != WalletCardConfirm || m.Code != c || m.Password != p {
+			t.Fatalf("ParseWallet(%q) = %+v", c+sep+p, m)
 		}
 	})
 }
@@ -147,4 +148,4 @@ func pad6(n uint32) string {
 	return string(d)
 }
 
-func foldRune(r rune) rune { return []rune(foldWidth(string(r)))[0] }
+func foldRune(r rune) rune { return []rune(wallet.FoldWidth(string(r)))[0] }
