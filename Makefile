@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help demo test lint bench bench-gateway fuzz
+.PHONY: help demo test lint tidy bench bench-gateway fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,10 +15,13 @@ test: ## run every test with the race detector (Postgres/Redis tests skip locall
 	@$(GO) run ./internal/dbtest/probe
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
-lint: ## go vet, gofmt, and staticcheck when it is installed
+lint: tidy ## go mod tidy check, go vet, gofmt, and staticcheck when it is installed
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	@command -v staticcheck >/dev/null && staticcheck $(PKGS) || echo "staticcheck not installed; skipped"
+
+tidy: ## fail when `go mod tidy` would change go.mod or go.sum (it prints the diff; run go mod tidy)
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result" >&2; exit 1)
 
 bench: ## run the benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
