@@ -53,6 +53,7 @@ type Config struct {
 	SMS        SMS               `yaml:"sms"`
 	Settlement Settlement        `yaml:"settlement"`
 	Admin      Admin             `yaml:"admin"`
+	Bank       Bank              `yaml:"bank"`
 	Log        Log               `yaml:"log"`
 
 	// What Parse learnt besides the values, for Validate's messages.
@@ -404,6 +405,7 @@ func (c *Config) applyDefaults() {
 		c.Frequency.ConfirmationsPerOrder = &n
 	}
 	c.Numbering.applyDefaults()
+	c.Bank.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

@@ -79,6 +79,7 @@ func (c *Config) Validate() error {
 	c.checkMerchants(p)
 	c.checkSettlement(p)
 	c.checkAdmin(p)
+	c.checkBank(p)
 	c.checkLog(p)
 	if len(p.es) == 0 {
 		return nil

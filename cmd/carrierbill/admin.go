@@ -37,6 +37,7 @@ func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, 
 		log.Warn("admin.listen is set but " + envAdminToken + " is not: the card admin endpoint is not served")
 		return nil
 	}
+	plan := g.Config.Numbering.Plan()
 	api, err := cardadmin.New(cardadmin.Options{
 		Cards: cw.cards,
 		Owners: cardadmin.OwnersFunc(func(ctx context.Context, msisdn, name, idNumber string) error {
@@ -44,6 +45,8 @@ func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, 
 		}),
 		Token:  token,
 		Logger: log.With("component", "card-admin"),
+		// One subscriber, one number: the canonical E.164 form.
+		Normalize: func(raw string) (string, error) { return plan.Normalize(raw, 0, 0) },
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", envAdminToken, err)

@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/carrierbill/carrierbill/bank"
-	"github.com/carrierbill/carrierbill/bank/banksim"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/wallet"
@@ -79,8 +78,9 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 	}
 	a := o.Bank
 	if a == nil {
-		a = banksim.New(g.Clock)
-		log.Warn("no bank configured: card payments go to the built-in simulated bank (no real money moves)")
+		if a, err = openBank(g.Config, g.Clock, log, o.BankKey); err != nil {
+			return cardWiring{}, err
+		}
 	}
 	var store billing.CardStore = g.stores.Cards
 	var resolve bank.TokenResolver = g.stores.Cards.TokenForCharge

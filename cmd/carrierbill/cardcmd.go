@@ -23,14 +23,15 @@ import (
 
 // The operator's card commands: one verb each, each with its own flags.
 func init() {
-	registerVerbs("card", "bank cards of phone numbers: card bind|unbind|list|default|unlock|owner", "Operator card commands on the gateway's store (the same operations as the card admin HTTP endpoint).\n"+
+	registerVerbs("card", "bank cards of phone numbers: card bind|unbind|list|default|unlock|owner|issue", "Operator card commands on the gateway's store (the same operations as the card admin HTTP endpoint).\n"+
 		"Secrets come from the environment: "+envCardKey+" (>= 32 bytes) and, but for owner, "+envWalletPepper+" (>= 16 bytes).", []verb{
 		{name: "owner", synopsis: "-msisdn N -name NAME -id ID", summary: "register a phone number's owner (name, ID number), whom a card's holder must match", run: runCardOwner},
-		{name: "bind", synopsis: "-msisdn N -pan PAN|- -name NAME -id ID -bank-file FILE", summary: "bind a bank card to a phone number; the subscriber gets an initial wallet password by SMS", run: runCardBind},
+		{name: "bind", synopsis: "-msisdn N -pan PAN|- -name NAME -id ID [-bank-file FILE]", summary: "bind a bank card to a phone number; the subscriber gets an initial wallet password by SMS", run: runCardBind},
 		{name: "unbind", synopsis: "-msisdn N -last4 NNNN", summary: "unbind a card (unbinding the default leaves no default)", run: runCardLast4("unbind")},
 		{name: "list", synopsis: "-msisdn N", summary: "list a phone number's cards (masked)", run: runCardList},
 		{name: "default", synopsis: "-msisdn N -last4 NNNN", summary: "make a bound card the default", run: runCardLast4("default")},
 		{name: "unlock", synopsis: "-msisdn N", summary: "unlock a wallet locked by three wrong passwords", run: runCardUnlock},
+		{name: "issue", synopsis: "-pan PAN|- -name NAME -id ID [-balance YUAN] [-bank-file FILE]", summary: "the simulated bank opens a card account (labs and demos), to bind and pay with", run: runCardIssue},
 	})
 }
 
@@ -83,6 +84,10 @@ func (c *cardCmd) open(ctx context.Context, stderr io.Writer) (*cardEnv, error) 
 	cfg, err := config.Load(*c.config)
 	if err != nil {
 		return nil, err
+	}
+	// One subscriber, one number: the canonical E.164 form.
+	if *c.msisdn, err = cfg.Numbering.Plan().Normalize(*c.msisdn, 0, 0); err != nil {
+		return nil, fmt.Errorf("%w: card %s: -msisdn: %v", errUsage, c.verb, err)
 	}
 	url := *c.dbURL
 	if url == "" {
@@ -149,18 +154,15 @@ func runCardOwner(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runCardBind(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCardCmd("bind", "-msisdn N -pan PAN|- -name NAME -id ID -bank-file FILE",
+	c := newCardCmd("bind", "-msisdn N -pan PAN|- -name NAME -id ID [-bank-file FILE]",
 		"Bind a bank card to a phone number. The holder must be the number's registered owner (card owner);\n"+
 			"the subscriber gets a random initial wallet password by SMS.", stderr)
 	pan := c.fs.String("pan", "", "card number, or - to read it from stdin (keeps it out of the shell history) (required)")
 	name := c.fs.String("name", "", "holder's name (required)")
 	id := c.fs.String("id", "", "holder's ID number, or - to read it from stdin (after the card number when -pan is - too) (required)")
-	bankFile := c.fs.String("bank-file", "", "the simulated bank's JSON file (required: there is no real bank adapter yet)")
+	bankFile := c.fs.String("bank-file", "", "the simulated bank's JSON file (default: the configuration's bank section, the bank serve uses)")
 	if err := c.parse(args); err != nil {
 		return err
-	}
-	if *bankFile == "" {
-		return fmt.Errorf("%w: card bind needs a bank: -bank-file (the simulated bank)", errUsage)
 	}
 	// Secrets typed at the command line show in ps and the shell history:
 	// "-" reads them from stdin, one a line, the card number first.
@@ -188,7 +190,12 @@ func runCardBind(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer env.Close()
-	b, err := banksim.Open(*bankFile, clock.Real{})
+	var b bank.Adapter
+	if *bankFile != "" {
+		b, err = banksim.Open(*bankFile, clock.Real{})
+	} else {
+		b, err = openBank(env.cfg, clock.Real{}, NewZonedLogger(stderr, config.Log{Level: "warn"}, env.cfg.Location()), nil)
+	}
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,8 @@ type GatewayOptions struct {
 	CardKey, WalletPepper []byte
 	// AdminToken replaces $CARRIERBILL_ADMIN_TOKEN (tests).
 	AdminToken string
+	// BankKey replaces $CARRIERBILL_BANK_KEY (tests).
+	BankKey []byte
 	// HTTPTimeouts are the timeouts of every HTTP server (zero: the
 	// httpserver defaults; tests shorten them).
 	HTTPTimeouts httpserver.Timeouts

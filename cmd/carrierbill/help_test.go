@@ -147,7 +147,11 @@ func TestCardVerbsOnEmbeddedStore(t *testing.T) {
 	if got := card(0, "list"); !strings.Contains(got, "no cards") {
 		t.Fatalf("list before bind: %q", got)
 	}
-	card(2, "bind", "-pan", pan, "-name", "张三", "-id", "11010119900307123X") // no -bank-file
+	// No -bank-file: the configured bank (bank.sim_file, by default
+	// data_dir/banksim.json, empty here) does not know the card.
+	if got := card(1, "bind", "-pan", pan, "-name", "张三", "-id", "11010119900307123X"); !strings.Contains(got, "unknown card") {
+		t.Fatalf("bind on the configured (empty) simulated bank: %q", got)
+	}
 	if got := card(0, "bind", "-pan", pan, "-name", "张三", "-id", "11010119900307123X", "-bank-file", bankFile); !strings.Contains(got, "0018") || strings.Contains(got, pan) {
 		t.Fatalf("bind: %q", got)
 	}
