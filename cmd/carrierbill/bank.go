@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/bank/banksim"
@@ -67,7 +65,7 @@ func runCardIssue(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	bankFile := fs.String("bank-file", "", "the simulated bank's JSON file (default: the configuration's bank.sim_file)")
 	pan := fs.String("pan", "", "card number, or - to read it from stdin (required)")
 	name := fs.String("name", "", "holder's name (required)")
-	id := fs.String("id", "", "holder's ID number (required)")
+	id := fs.String("id", "", "holder's ID number, or - to read it from stdin (required)")
 	balance := fs.String("balance", "100.00", "opening balance in yuan")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,13 +84,18 @@ func runCardIssue(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		file = cfg.BankSimFile()
 	}
+	// "-" reads a secret from stdin, one a line, the card number first.
+	in := &stdinLines{r: bufio.NewReader(cardStdin)}
 	p := *pan
 	if p == "-" {
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the card number: %w", err)
+		if p, err = in.line("the card number"); err != nil {
+			return err
 		}
-		p = strings.TrimSpace(line)
+	}
+	if *id == "-" {
+		if *id, err = in.line("the ID number"); err != nil {
+			return err
+		}
 	}
 	if p == "" || *name == "" || *id == "" {
 		return fmt.Errorf("%w: card issue needs -pan, -name and -id", errUsage)
