@@ -51,6 +51,11 @@ type Store interface {
 	// processed.
 	InsertMO(ctx context.Context, mo InboundMO) (int64, error)
 
+	// InsertMOs is InsertMO for many MOs in ONE transaction (group commit:
+	// Intake batches the MOs of every bind through it), all or nothing;
+	// it returns their ids in the order of mos.
+	InsertMOs(ctx context.Context, mos []InboundMO) ([]int64, error)
+
 	// SealedMO returns the sealed box of the unprocessed MO id; nil when
 	// there is none (never sealed, or already processed).
 	SealedMO(ctx context.Context, id int64) ([]byte, error)

@@ -29,6 +29,10 @@ type Options struct {
 	// (package msisdn); nil keeps the digits as sent (spaces and a leading
 	// '+' dropped).
 	Normalize func(addr string, ton, npi byte) (string, error)
+	// Intake, when set, stores MOs in group commits (many MOs of every
+	// bind per transaction, each acknowledged only after its batch
+	// committed); nil stores each MO in its own transaction.
+	Intake *billing.Intake
 	// Receipts takes the SMSC's delivery receipts (the outbox dispatcher);
 	// nil logs them.
 	Receipts func(ctx context.Context, r smpp.DeliveryReceipt) error
@@ -130,7 +134,12 @@ func (c *Channel) Accept(ctx context.Context, mo billing.InboundMO) error {
 	if err != nil {
 		return fmt.Errorf("sealing MO from %s: %w", redact.Phone(mo.MSISDN), err)
 	}
-	if _, err := c.e.Store().InsertMO(ctx, mo); err != nil {
+	if c.o.Intake != nil {
+		_, err = c.o.Intake.Insert(ctx, mo)
+	} else {
+		_, err = c.e.Store().InsertMO(ctx, mo)
+	}
+	if err != nil {
 		return fmt.Errorf("storing MO from %s: %w", redact.Phone(mo.MSISDN), err)
 	}
 	select {

@@ -207,10 +207,14 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		return nil, err
 	}
 	g.Cards, g.Bank = cw.cards, cw.bank
+	// MOs of every bind share commits (issue 11); each is acknowledged
+	// only once its batch committed.
+	intake := billing.NewIntake(g.Store, billing.IntakeOptions{Logger: log.With("component", "intake")})
+	g.closers = append(g.closers, func() error { intake.Close(); return nil })
 	g.Engine, g.SMS, err = sms.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
 		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher,
-	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"),
+	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
 		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
 			// Matched to the MT part it reports on; nil only once stored.
 			return g.Dispatcher.Receipt(ctx, billing.DeliveryReceipt{
