@@ -244,9 +244,6 @@ func (s *Set) openLimiter(o Options) error {
 	}
 	lo := billingredis.Options{Prefix: o.RedisPrefix, Timeout: o.RedisTimeout, Logger: o.Logger, KeySalt: o.RedisKeySalt}
 	if o.RedisURL != "" {
-		if len(o.RedisKeySalt) == 0 {
-			o.Logger.Warn("Redis keys are hashed without a secret salt: set CARRIERBILL_REDIS_KEY_SALT (16 bytes or more) so that a Redis dump cannot be matched against a list of numbers")
-		}
 		goredis.SetLogger(redisLog{o.Logger.With("component", "redis")})
 		l, err := billingredis.Open(o.RedisURL, lo)
 		if err != nil {

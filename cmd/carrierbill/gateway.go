@@ -192,6 +192,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		log.Info("applied migrations", "versions", fmt.Sprint(g.stores.Applied))
 	}
 	log.Info("store: "+g.stores.Description, "frequency_rules", g.stores.LimiterDescription)
+	if c.Redis.URL != "" && os.Getenv(envRedisKeySalt) == "" && !o.CoreOnly {
+		log.Warn("Redis keys are hashed without a secret salt: set " + envRedisKeySalt + " (16 bytes or more) so that a Redis dump cannot be matched against a list of numbers")
+	}
 	g.Store, g.pool, g.sqlite = g.stores.Billing, g.stores.Pool, g.stores.Embedded
 	charger := o.Charger
 	if charger == nil {
