@@ -8,7 +8,9 @@
 // It is real, not a mock: idempotency keys, key closing by Status and the
 // holder check behave as the bank.Adapter contract says, under concurrent
 // use. With Open it is durable in a JSON file so the demo survives a
-// restart. Like a bank it knows card numbers, but it keeps only their
+// restart, and several processes may share the file (serve, `card issue`,
+// `card bind`): each operation takes the file's lock and rereads it when
+// another process changed it. Like a bank it knows card numbers, but it keeps only their
 // SHA-256 (to find a card at binding) and the masked form. It must never be
 // wired into a production gateway, and never log a card or ID number.
 package banksim
@@ -89,6 +91,7 @@ type Bank struct {
 	path string // "" when in memory only
 
 	mu        sync.Mutex
+	seen      os.FileInfo // the file as this process last read or wrote it
 	st        state
 	faults    map[string][]fault // token → scripted faults for Debit, in order
 	statusErr []error            // scripted failures of Status, in order
@@ -113,9 +116,19 @@ func Open(path string, clk clock.Clock) (*Bank, error) {
 	case err != nil:
 		return nil, fmt.Errorf("reading the simulated bank %s: %w", path, err)
 	}
+	st, err := decodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the simulated bank %s: %w", path, err)
+	}
+	b.st = st
+	b.seen, _ = os.Stat(path)
+	return b, nil
+}
+
+func decodeState(data []byte) (state, error) {
 	var st state
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("decoding the simulated bank %s: %w", path, err)
+		return state{}, err
 	}
 	if st.Cards == nil {
 		st.Cards = map[string]*account{}
@@ -126,8 +139,7 @@ func Open(path string, clk clock.Clock) (*Bank, error) {
 	if st.Keys == nil {
 		st.Keys = map[string]*keyRecord{}
 	}
-	b.st = st
-	return b, nil
+	return st, nil
 }
 
 func newState() state {
@@ -162,7 +174,44 @@ func (b *Bank) save() error {
 	if err := os.Rename(tmp.Name(), b.path); err != nil {
 		return fmt.Errorf("saving the simulated bank: %w", err)
 	}
+	b.seen, _ = os.Stat(b.path)
 	return nil
+}
+
+// lock takes mu and, for a bank kept in a file, the file's lock (shared
+// with every process that opened it: serve, card issue, card bind), and
+// reloads the state when another process changed the file since this one
+// last read or wrote it. It returns the unlock.
+func (b *Bank) lock() func() {
+	b.mu.Lock()
+	if b.path == "" {
+		return b.mu.Unlock
+	}
+	release := lockFile(b.path + ".lock")
+	b.reload()
+	return func() {
+		release()
+		b.mu.Unlock()
+	}
+}
+
+// reload rereads the file when it is not the one this process last saw;
+// callers hold mu and the file lock. A file that cannot be read leaves the
+// state as it is (the next save rewrites it).
+func (b *Bank) reload() {
+	info, err := os.Stat(b.path)
+	if err != nil || (b.seen != nil && os.SameFile(info, b.seen) && info.ModTime().Equal(b.seen.ModTime()) && info.Size() == b.seen.Size()) {
+		return
+	}
+	data, err := os.ReadFile(b.path)
+	if err != nil {
+		return
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return
+	}
+	b.st, b.seen = st, info
 }
 
 func digest(s string) string {
@@ -179,8 +228,7 @@ func (b *Bank) AddCard(pan, holder, idNumber string, balance billing.Money) (str
 	if !validPAN(pan) {
 		return "", fmt.Errorf("adding a card: not 12 to 19 digits")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	h := digest(pan)
 	if _, ok := b.st.ByPAN[h]; ok {
 		return "", fmt.Errorf("adding card %s: already issued", redact.PAN(pan))
@@ -220,22 +268,22 @@ func (b *Bank) CloseCard(token string) error {
 // balance moved over) and returns the new card's token; the old card
 // answers bank.ErrCardReplaced from then on.
 func (b *Bank) ReplaceCard(token, newPAN string) (string, error) {
-	b.mu.Lock()
+	unlock := b.lock()
 	old, ok := b.st.Cards[token]
 	if !ok {
-		b.mu.Unlock()
+		unlock()
 		return "", fmt.Errorf("replacing card %s: %w", token, bank.ErrUnknownCard)
 	}
 	holder, idHash, bal := old.Holder, old.IDHash, old.Balance
-	b.mu.Unlock()
+	unlock()
 	nt, err := b.AddCard(newPAN, holder, "", bal)
 	if err != nil {
 		return "", fmt.Errorf("replacing card %s: %w", token, err)
 	}
-	b.mu.Lock()
+	unlock = b.lock()
 	b.st.Cards[nt].IDHash = idHash
 	b.st.Cards[token].Balance = 0
-	b.mu.Unlock()
+	unlock()
 	if err := b.setState(token, StateReplaced, nt); err != nil {
 		return "", err
 	}
@@ -243,8 +291,7 @@ func (b *Bank) ReplaceCard(token, newPAN string) (string, error) {
 }
 
 func (b *Bank) setState(token, st, replacedBy string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	a, ok := b.st.Cards[token]
 	if !ok {
 		return fmt.Errorf("changing card %s: %w", token, bank.ErrUnknownCard)
@@ -255,8 +302,7 @@ func (b *Bank) setState(token, st, replacedBy string) error {
 
 // SetBalance sets the money available on the card token.
 func (b *Bank) SetBalance(token string, m billing.Money) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	a, ok := b.st.Cards[token]
 	if !ok {
 		return fmt.Errorf("setting the balance of %s: %w", token, bank.ErrUnknownCard)
@@ -294,16 +340,14 @@ func (b *Bank) FailStatusNext(err error) {
 
 // Ledger returns a copy of every movement of money, in order.
 func (b *Bank) Ledger() []Entry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	return append([]Entry(nil), b.st.Ledger...)
 }
 
 // Debits returns how many debits took money under key (0 or 1 when the
 // idempotency contract holds).
 func (b *Bank) Debits(key string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	n := 0
 	for _, e := range b.st.Ledger {
 		if e.Key == key && e.Kind == "debit" {
@@ -316,8 +360,7 @@ func (b *Bank) Debits(key string) int {
 // Debited returns the total debited from token, minus nothing (refunds are
 // separate entries).
 func (b *Bank) Debited(token string) billing.Money {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	var m billing.Money
 	for _, e := range b.st.Ledger {
 		if e.Token == token && e.Kind == "debit" {
@@ -330,8 +373,7 @@ func (b *Bank) Debited(token string) billing.Money {
 // CardState returns the state of the card token (StateOpen, StateClosed,
 // StateReplaced) and, when replaced, its replacement's token.
 func (b *Bank) CardState(token string) (state, replacedBy string, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	a, ok := b.st.Cards[token]
 	if !ok {
 		return "", "", fmt.Errorf("card %s: %w", token, bank.ErrUnknownCard)
@@ -387,8 +429,7 @@ func (b *Bank) Bind(ctx context.Context, pan, holderName, idNumber string) (bank
 	if err := ctx.Err(); err != nil {
 		return bank.Card{}, fmt.Errorf("binding a card: %w", err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	tok, ok := b.st.ByPAN[digest(pan)]
 	if !ok {
 		return bank.Card{}, fmt.Errorf("binding card %s: %w", redact.PAN(pan), bank.ErrUnknownCard)
@@ -411,8 +452,7 @@ func (b *Bank) Debit(ctx context.Context, key, token string, amount billing.Mone
 	if key == "" || amount <= 0 {
 		return fmt.Errorf("debit %q of %s: %w", key, amount, bank.ErrDeclined)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	if rec, ok := b.st.Keys[key]; ok {
 		switch {
 		case rec.Op == "":
@@ -479,8 +519,7 @@ func (b *Bank) Refund(ctx context.Context, key, token string, amount billing.Mon
 	if key == "" || amount <= 0 {
 		return fmt.Errorf("refund %q of %s: %w", key, amount, bank.ErrDeclined)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	if rec, ok := b.st.Keys[key]; ok {
 		if rec.Op != "refund" || rec.Token != token || rec.Amount != amount {
 			return fmt.Errorf("refund %s: %w", key, bank.ErrKeyConflict)
@@ -505,8 +544,7 @@ func (b *Bank) Status(ctx context.Context, key string) (bank.DebitStatus, error)
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("status of %s: %w", key, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	if len(b.statusErr) > 0 {
 		err := b.statusErr[0]
 		b.statusErr = b.statusErr[1:]
@@ -535,8 +573,7 @@ func (b *Bank) Balance(ctx context.Context, token string) (billing.Money, error)
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("balance of %s: %w", token, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.lock()()
 	a, ok := b.st.Cards[token]
 	if !ok {
 		return 0, fmt.Errorf("balance of %s: %w", token, bank.ErrUnknownCard)

@@ -265,3 +265,61 @@ func TestCharger(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFileSharedByTwoProcesses: two banks on one file (serve and `card
+// issue`, say) see each other's changes, and concurrent debits from both
+// neither lose money nor a card.
+func TestFileSharedByTwoProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bank.json")
+	serve, err := banksim.Open(path, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := banksim.Open(path, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued by the CLI after serve opened the file: serve knows it.
+	tok, err := cli.AddCard("6222021234567881234", "张三", "11010119900307123X", billing.Yuan(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := serve.Bind(ctx, "6222021234567881234", "张三", "11010119900307123X"); err != nil || c.Token != tok {
+		t.Fatalf("serve binding a card the CLI issued: %+v, %v", c, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		b := serve
+		if i%2 == 1 {
+			b = cli
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Debit(ctx, fmt.Sprintf("k%d", i), tok, 100); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A card issued by serve meanwhile survives the CLI's writes.
+	if _, err := serve.AddCard("6222021234567880004", "张三", "11010119900307123X", 500); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Debit(ctx, "last", tok, 100); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*banksim.Bank{serve, cli} {
+		if bal, err := b.Balance(ctx, tok); err != nil || bal != billing.Yuan(100)-2100 {
+			t.Fatalf("balance %v, %v; want 79.00", bal, err)
+		}
+		if n := len(b.Ledger()); n != 21 {
+			t.Fatalf("%d ledger entries, want 21", n)
+		}
+	}
+	if _, err := cli.Bind(ctx, "6222021234567880004", "张三", "11010119900307123X"); err != nil {
+		t.Fatalf("the card serve issued is lost: %v", err)
+	}
+}

@@ -60,7 +60,7 @@ func openBank(c *config.Config, clk clock.Clock, log *slog.Logger, key []byte) (
 func runCardIssue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newVerbFlagSet("carrierbill card issue", "-pan PAN|- -name NAME -id ID [-balance YUAN] [-bank-file FILE] [-config FILE]",
 		"The simulated bank opens a card account (labs and demos; no real money): bind it with card bind or the admin API, then pay with it.\n"+
-			"Run it while serve is stopped, or serve will not see the card until it restarts.", stderr)
+			"serve, running on the same bank file, sees the card at once.", stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	bankFile := fs.String("bank-file", "", "the simulated bank's JSON file (default: the configuration's bank.sim_file)")
 	pan := fs.String("pan", "", "card number, or - to read it from stdin (required)")

@@ -63,7 +63,8 @@ func (h *cardHarness) adminBind(phone string) string {
 		fmt.Sprintf(`{"msisdn":%q,"pan":%q,"name":%q,"id_number":%q}`, phone, testPAN2, testOwner, testOwnerID)); st != 201 {
 		h.t.Fatalf("bind through the admin API: %d %s", st, body)
 	}
-	m := walletPassword.FindStringSubmatch(h.reply(phone, 1))
+	// The SMPP sender addresses MTs without the plus.
+	m := walletPassword.FindStringSubmatch(h.reply(strings.TrimPrefix(phone, "+"), 1))
 	if m == nil {
 		h.t.Fatal("the binding MT carries no initial password")
 	}
@@ -155,7 +156,7 @@ func TestServeCardBoundWithTheCLIPays(t *testing.T) {
 	cli("bind", "-msisdn", phone[3:], "-pan", testPAN, "-name", testOwner, "-id", testOwnerID, "-bank-file", file)
 	// The CLI normalized the national spelling; serve sees the binding
 	// (and its initial-password MT), and serve's bank knows the card.
-	if m := walletPassword.FindStringSubmatch(h.reply(phone, 1)); m == nil {
+	if m := walletPassword.FindStringSubmatch(h.reply(phone[1:], 1)); m == nil {
 		t.Fatal("the binding MT carries no initial password")
 	}
 	cs, err := h.g.Cards.List(context.Background(), phone)
