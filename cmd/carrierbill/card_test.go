@@ -20,6 +20,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing/postgres"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -97,6 +98,9 @@ func (h *cardHarness) bind(phone string) string {
 	ctx := context.Background()
 	secrets, err := wallet.NewSecrets([]byte(testCardKey))
 	if err != nil {
+		h.t.Fatal(err)
+	}
+	if phone, err = msisdn.DefaultPlan().Normalize(phone, 0, 0); err != nil { // the canonical number the SMS edge uses
 		h.t.Fatal(err)
 	}
 	if h.g.pool != nil {
@@ -178,7 +182,7 @@ func TestServeCardPaymentEndToEnd(t *testing.T) {
 		t.Fatalf("receipt %q", receipt)
 	}
 	var orderID int64
-	if err := h.g.pool.QueryRow(context.Background(), `SELECT id FROM orders WHERE msisdn = $1 AND method = 'card' AND status = 'paid'`, phone).Scan(&orderID); err != nil {
+	if err := h.g.pool.QueryRow(context.Background(), `SELECT id FROM orders WHERE msisdn IN ($1, '+' || $1) AND method = 'card' AND status = 'paid'`, phone).Scan(&orderID); err != nil {
 		t.Fatalf("the paid card order: %v", err)
 	}
 	if n := h.bank.Debits(billing.ChargeKey(orderID)); n != 1 {
@@ -236,7 +240,7 @@ func TestServeCardClosedByBank(t *testing.T) {
 		t.Fatalf("a closed card answered %q, want to be told to bind again", mt)
 	}
 	var status string
-	if err := h.g.pool.QueryRow(context.Background(), `SELECT status FROM cards WHERE msisdn = $1`, phone).Scan(&status); err != nil {
+	if err := h.g.pool.QueryRow(context.Background(), `SELECT status FROM cards WHERE msisdn IN ($1, '+' || $1)`, phone).Scan(&status); err != nil {
 		t.Fatal(err)
 	}
 	if status != string(billing.CardClosed) {

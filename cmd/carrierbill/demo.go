@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -253,7 +254,7 @@ func (d *demo) await(ctx context.Context, phone string, wait time.Duration) (str
 		reply, got := "", false
 		for _, mt := range mts[d.printed:] {
 			d.printMT(mt)
-			if mt.To == phone {
+			if samePhone(mt.To, phone) {
 				reply, got = mt.Text, true
 			}
 		}
@@ -483,4 +484,20 @@ func (d *demo) send(ctx context.Context, text string) error {
 		fmt.Fprintln(d.out, "   (no reply yet; it will be shown when it arrives)")
 	}
 	return err
+}
+
+// canonicalNumber is the number as the gateway stores it (the input when it is
+// not a number).
+func canonicalNumber(phone string) string {
+	if n, err := msisdn.DefaultPlan().Normalize(phone, 0, 0); err == nil {
+		return n
+	}
+	return phone
+}
+
+// samePhone reports whether two spellings name one number (the gateway
+// answers a national "13800000001" at the canonical "+8613800000001",
+// which SMPP carries as "8613800000001").
+func samePhone(a, b string) bool {
+	return canonicalNumber(a) == canonicalNumber(b)
 }

@@ -187,7 +187,7 @@ func TestEmbeddedGatewayKilledMidTraffic(t *testing.T) {
 				ctx, cancel := context.WithDeadline(context.Background(), deadline)
 				mt, err := sim.WaitMT(ctx, func(mt smsc.MT) bool {
 					_, ok := codeIn(mt.Text)
-					return mt.To == phone && ok
+					return samePhone(mt.To, phone) && ok
 				})
 				cancel()
 				if err != nil {
@@ -264,7 +264,7 @@ func TestEmbeddedGatewayKilledMidTraffic(t *testing.T) {
 	// Every acknowledged MO is stored and processed.
 	for k, n := range acked {
 		var stored, done int
-		if err := db.QueryRow(`SELECT count(*), count(processed_at) FROM mo_inbox WHERE msisdn = ? AND body = ?`, k[0], k[1]).Scan(&stored, &done); err != nil {
+		if err := db.QueryRow(`SELECT count(*), count(processed_at) FROM mo_inbox WHERE msisdn = ? AND body = ?`, canonicalNumber(k[0]), k[1]).Scan(&stored, &done); err != nil {
 			t.Fatal(err)
 		}
 		if stored < n || done != stored {
@@ -308,7 +308,7 @@ func TestEmbeddedGatewayKilledMidTraffic(t *testing.T) {
 	for _, phone := range confirmed {
 		var status string
 		var reason sql.NullString
-		err := db.QueryRow(`SELECT status, reason FROM orders WHERE msisdn = ? ORDER BY id DESC LIMIT 1`, phone).Scan(&status, &reason)
+		err := db.QueryRow(`SELECT status, reason FROM orders WHERE msisdn = ? ORDER BY id DESC LIMIT 1`, canonicalNumber(phone)).Scan(&status, &reason)
 		if err != nil {
 			t.Fatalf("the order of %s: %v", phone, err)
 		}

@@ -218,6 +218,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
 		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher,
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
+		Normalize: c.Numbering.Plan().Normalize,
 		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
 			// Matched to the MT part it reports on; nil only once stored.
 			return g.Dispatcher.Receipt(ctx, billing.DeliveryReceipt{

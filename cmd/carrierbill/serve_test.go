@@ -133,7 +133,7 @@ func (h *harness) reply(phone string, n int) string {
 		all := h.sim.MTs()
 		var got []string
 		for _, mt := range all {
-			if mt.To == phone {
+			if samePhone(mt.To, phone) {
 				got = append(got, mt.Text)
 			}
 		}
@@ -189,7 +189,7 @@ func TestServePurchaseConfirmReceipt(t *testing.T) {
 		t.Errorf("second confirmation produced a second receipt: %q", again)
 	}
 	var charges int
-	if err := h.g.pool.QueryRow(context.Background(), "SELECT count(*) FROM charges WHERE msisdn = $1 AND status = 'succeeded'", phone).Scan(&charges); err != nil {
+	if err := h.g.pool.QueryRow(context.Background(), "SELECT count(*) FROM charges WHERE msisdn IN ($1, '+' || $1) AND status = 'succeeded'", phone).Scan(&charges); err != nil {
 		t.Fatal(err)
 	}
 	if charges != 1 {
@@ -305,7 +305,7 @@ func TestServeDuplicateMOAfterLostAck(t *testing.T) {
 	h.reply(phone, 4)
 	var orders, charges int
 	if err := h.g.pool.QueryRow(context.Background(),
-		"SELECT (SELECT count(*) FROM orders WHERE msisdn = $1), (SELECT count(*) FROM charges WHERE msisdn = $1)", phone).Scan(&orders, &charges); err != nil {
+		"SELECT (SELECT count(*) FROM orders WHERE msisdn IN ($1, '+' || $1)), (SELECT count(*) FROM charges WHERE msisdn IN ($1, '+' || $1))", phone).Scan(&orders, &charges); err != nil {
 		t.Fatal(err)
 	}
 	if orders != 1 || charges != 1 {
@@ -391,7 +391,7 @@ func TestRefundCommand(t *testing.T) {
 	h.reply(phone, 2)
 	ctx := context.Background()
 	var order int64
-	if err := h.g.pool.QueryRow(ctx, "SELECT order_id FROM charges WHERE msisdn = $1", phone).Scan(&order); err != nil {
+	if err := h.g.pool.QueryRow(ctx, "SELECT order_id FROM charges WHERE msisdn IN ($1, '+' || $1)", phone).Scan(&order); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "carrierbill.yaml")
