@@ -15,6 +15,8 @@ import (
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/msisdn"
+	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 )
@@ -31,6 +33,7 @@ type env struct {
 	store      billing.Store
 	engine     *billing.Engine
 	sms        *sms.Channel
+	plan       msisdn.Plan
 	dispatcher *billing.Dispatcher
 	rec        *recorder
 	passwords  map[string]string // wallet passwords of the bound cards, by phone
@@ -38,7 +41,18 @@ type env struct {
 }
 
 func openEnv(ctx context.Context, o Options) (_ *env, err error) {
-	e := &env{clock: clock.NewFake(time.Unix(0, 0)), log: o.Logger, rec: &recorder{}}
+	e := &env{clock: clock.NewFake(time.Unix(0, 0)), log: o.Logger, rec: &recorder{}, plan: o.Numbering}
+	// The accounts' numbers in the canonical form the trace's will have.
+	accounts := make([]Account, len(o.Accounts))
+	for i, a := range o.Accounts {
+		n, err := o.Numbering.Normalize(a.MSISDN, 0, 0)
+		if err != nil {
+			return nil, fmt.Errorf("accounts: %s: %w", redact.Phone(a.MSISDN), err)
+		}
+		a.MSISDN = n
+		accounts[i] = a
+	}
+	o.Accounts = accounts
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/sms"
@@ -64,6 +65,9 @@ type Options struct {
 	Config billing.Config
 	// Texts configures the SMS texts (overrides, hotline, expiry notices).
 	Texts sms.TextConfig
+	// Numbering normalizes every number of the trace and of Accounts to
+	// the canonical form, as the gateway's SMS edge does (zero: +86).
+	Numbering msisdn.Plan
 	// DatabaseURL, when set, replays on PostgreSQL in a scratch schema that
 	// is dropped at the end; otherwise the embedded SQLite store is used.
 	DatabaseURL string
@@ -416,7 +420,12 @@ func (j *joiner) join(rec trace.Record, now time.Time) (string, bool) {
 
 func (p *player) handle(ctx context.Context, rec trace.Record, text string) error {
 	p.sum.Messages++
-	phone := strings.TrimPrefix(rec.From, "+")
+	phone, err := p.env.plan.Normalize(rec.From, 0, 0)
+	if err != nil { // as the gateway: logged, nothing charged
+		p.sum.Skipped["not a phone number"]++
+		p.env.log.Warn("replay: sender is not a phone number; skipped", "pos", rec.Pos.String(), "err", err)
+		return nil
+	}
 	text = withPassword(text, p.env.passwords, phone)
 	if strings.Contains(text, CodePlaceholder) {
 		code, err := p.pendingCode(ctx, phone)

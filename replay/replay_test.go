@@ -87,7 +87,7 @@ func goldenCases(t testing.TB) []goldenCase {
 			}
 		}},
 		{name: "failures", path: "testdata/failures.jsonl", opts: func(o *Options) {
-			o.Limiter = failingLimiter{Limiter: billing.NewMemoryLimiter(clock.NewFake(time.Unix(0, 0))), key: "8613700000001"}
+			o.Limiter = failingLimiter{Limiter: billing.NewMemoryLimiter(clock.NewFake(time.Unix(0, 0))), key: "+8613700000001"}
 			o.Charger = decliningCharger{}
 		}},
 		{name: "cards", path: "testdata/cards.jsonl", opts: func(o *Options) {

@@ -124,7 +124,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	o := replay.Options{
-		Config: bc, DatabaseURL: *dbURL, Seed: *seed, Redact: *redactOut,
+		Config: bc, Texts: TextConfig(c), Numbering: c.Numbering.Plan(), DatabaseURL: *dbURL, Seed: *seed, Redact: *redactOut,
 		NoAutoOpen: *noAutoOpen, CreditLimit: c.Accounts.CreditLimit.Money, Logger: log,
 	}
 	if *accounts != "" {
