@@ -69,6 +69,7 @@ func freePort(t *testing.T) string {
 // the build line uses the binary built once for the test, and the fixed
 // ports become free ones (the SMPP port of serve's simulator included).
 func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {

@@ -164,7 +164,13 @@ func TestReplayOfflineProgress(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(testMerchants), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	trace := "../../replay/testdata/reasons.jsonl"
+	// A short trace: a purchase and its confirmation.
+	trace := filepath.Join(t.TempDir(), "short.jsonl")
+	if err := os.WriteFile(trace, []byte(`{"at":"2026-11-21T10:00:00+08:00","from":"8613800000001","to":"106580088001","text":"VIP"}
+{"at":"2026-11-21T10:00:05+08:00","from":"8613800000001","to":"106580088001","text":"{{code}}"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run := func(args ...string) (string, string) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
