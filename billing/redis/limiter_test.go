@@ -377,17 +377,32 @@ func TestMinIntervalEdgeOnRealRedis(t *testing.T) {
 	}
 	for _, tt := range tests {
 		key := strings.ReplaceAll(tt.name, " ", "_")
-		now, err := raw.Time(ctx).Result()
-		if err != nil {
-			t.Fatalf("TIME: %v", err)
-		}
-		last := now.Add(-tt.ago)
-		tatVal := float64(last.Add(minInterval.Period).UnixMicro()-jan2017*1e6) / 1e6
-		if err := raw.Set(ctx, lim.Key(minInterval, key), fmt.Sprint(tatVal), time.Hour).Err(); err != nil {
-			t.Fatalf("planting the last event: %v", err)
-		}
-		if d := allow(t, l, minInterval, key); d.Allowed != tt.allow {
-			t.Fatalf("%s: Allowed = %v, want %v (%+v)", tt.name, d.Allowed, tt.allow, d)
+		// On a loaded machine the round trip between reading TIME and the
+		// script's own TIME can exceed the 100 ms margin; such an attempt
+		// proves nothing and is made again with a fresh key.
+		for attempt := 0; ; attempt++ {
+			k := fmt.Sprintf("%s_%d", key, attempt)
+			now, err := raw.Time(ctx).Result()
+			if err != nil {
+				t.Fatalf("TIME: %v", err)
+			}
+			last := now.Add(-tt.ago)
+			tatVal := float64(last.Add(minInterval.Period).UnixMicro()-jan2017*1e6) / 1e6
+			if err := raw.Set(ctx, lim.Key(minInterval, k), fmt.Sprint(tatVal), time.Hour).Err(); err != nil {
+				t.Fatalf("planting the last event: %v", err)
+			}
+			d := allow(t, l, minInterval, k)
+			after, err := raw.Time(ctx).Result()
+			if err != nil {
+				t.Fatalf("TIME: %v", err)
+			}
+			if after.Sub(now) > 50*time.Millisecond && attempt < 20 {
+				continue
+			}
+			if d.Allowed != tt.allow {
+				t.Fatalf("%s: Allowed = %v, want %v (%+v)", tt.name, d.Allowed, tt.allow, d)
+			}
+			break
 		}
 	}
 }
