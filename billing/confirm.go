@@ -49,44 +49,39 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (Result, error) 
 	if err := checkNumber(r.MSISDN); err != nil {
 		return Result{}, err
 	}
-	var (
-		res    Result
-		order  Order
-		charge Charge
-	)
-	err := e.store.InTx(ctx, func(tx Tx) error {
-		res, order, charge = Result{}, Order{}, Charge{}
-		now := e.clock.Now()
-		o, ev, err := e.verifyCode(ctx, tx, r, now)
-		if err != nil {
-			return err
-		}
-		if ev == nil {
-			order, charge, ev, err = e.reserve(ctx, tx, r.Source, o, now)
-			if err != nil {
-				return err
-			}
-		}
-		if ev != nil {
-			res = resultOf(*ev)
-			return e.refuseTx(ctx, tx, r.Source, r.MSISDN, *ev)
-		}
-		return markMO(ctx, tx, r.MO, now)
+	res, err := e.charge(ctx, r.Source, r.MSISDN, func(tx Tx, now time.Time) (Order, *Event, error) {
+		return e.verifyCode(ctx, tx, r, now)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("confirmation from %s: %w", redact.Phone(r.MSISDN), err)
 	}
-	if charge.ID == 0 {
-		e.log.Info("confirmation", "channel", string(r.Channel), "msisdn", redact.Phone(r.MSISDN), "outcome", string(res.Outcome), "reason", string(res.Reason), "order", res.OrderID)
-		return res, nil
-	}
-	return e.debit(ctx, r.Source, order, charge)
+	return res, nil
 }
 
 // Charge runs reserve → debit → resolve on a pending order (no code).
 // Refusals and outcomes as Confirm. Errors: ErrNotFound (no order),
 // ErrNotCancellable (not pending), or a storage error.
 func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (Result, error) {
+	res, err := e.charge(ctx, r.Source, "", func(tx Tx, _ time.Time) (Order, *Event, error) {
+		o, err := tx.GetOrder(ctx, r.OrderID)
+		if err != nil {
+			return Order{}, nil, fmt.Errorf("reading order %d: %w", r.OrderID, err)
+		}
+		if o.Status != OrderPending {
+			return Order{}, nil, ErrNotCancellable
+		}
+		return o, nil, nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("charging order %d: %w", r.OrderID, err)
+	}
+	return res, nil
+}
+
+// charge is Confirm and Charge: in one transaction, find the order (or the
+// refusal) and reserve; then, outside it, debit and resolve. msisdn is who
+// a refusal goes to ("" = the order's number).
+func (e *Engine) charge(ctx context.Context, src Source, msisdn string, find func(tx Tx, now time.Time) (Order, *Event, error)) (Result, error) {
 	var (
 		res    Result
 		order  Order
@@ -95,31 +90,34 @@ func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (Result, error) {
 	err := e.store.InTx(ctx, func(tx Tx) error {
 		res, order, charge = Result{}, Order{}, Charge{}
 		now := e.clock.Now()
-		o, err := tx.GetOrder(ctx, r.OrderID)
-		if err != nil {
-			return fmt.Errorf("reading order %d: %w", r.OrderID, err)
-		}
-		if o.Status != OrderPending {
-			return ErrNotCancellable
-		}
-		var ev *Event
-		order, charge, ev, err = e.reserve(ctx, tx, r.Source, o, now)
+		o, ev, err := find(tx, now)
 		if err != nil {
 			return err
 		}
+		if ev == nil {
+			order, charge, ev, err = e.reserve(ctx, tx, src, o, now)
+			if err != nil {
+				return err
+			}
+		}
 		if ev != nil {
 			res = resultOf(*ev)
-			return e.refuseTx(ctx, tx, r.Source, o.MSISDN, *ev)
+			to := msisdn
+			if to == "" {
+				to = o.MSISDN
+			}
+			return e.refuseTx(ctx, tx, src, to, *ev)
 		}
-		return markMO(ctx, tx, r.MO, now)
+		return markMO(ctx, tx, src.MO, now)
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("charging order %d: %w", r.OrderID, err)
+		return Result{}, err
 	}
 	if charge.ID == 0 {
+		e.log.Info("confirmation", "channel", string(src.Channel), "msisdn", redact.Phone(msisdn), "outcome", string(res.Outcome), "reason", string(res.Reason), "order", res.OrderID)
 		return res, nil
 	}
-	return e.debit(ctx, r.Source, order, charge)
+	return e.debit(ctx, src, order, charge)
 }
 
 // verifyCode finds the order r confirms and checks its code (and, for a
