@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/redact"
 	"github.com/carrierbill/carrierbill/wallet"
 )
@@ -73,6 +74,9 @@ var (
 	ErrBadCardNumber  = errors.New("billing: not a valid card number")
 	ErrUnknownOwner   = errors.New("billing: the phone number has no registered owner")
 	ErrWalletNotFound = errors.New("billing: the phone number has no wallet")
+	// ErrBadNumber: a phone number given to Cards.Number cannot be
+	// normalized (the error also matches msisdn.ErrInvalid).
+	ErrBadNumber = errors.New("billing: not a phone number")
 )
 
 // CardStore stores cards and wallets. Implementations: billing/postgres.
@@ -116,12 +120,23 @@ const (
 	OutboxSecretSent OutboxKind = "secret_sent"
 )
 
-// CardOptions wire Cards. Every field but Logger and Texts is required.
+// CardOptions wire Cards. Every field but Logger, Notifier and Numbering
+// is required.
 type CardOptions struct {
-	Store       CardStore
-	Bank        CardBank
-	Secrets     *wallet.Secrets
-	Hasher      *wallet.Hasher
+	Store   CardStore
+	Bank    CardBank
+	Secrets *wallet.Secrets
+	Hasher  *wallet.Hasher
+	// Sealer seals the MT that carries the initial wallet password (it is
+	// the sealer of password-carrying MOs): the outbox keeps only the sealed
+	// box and a masked body, and the Dispatcher (its Unseal) opens it just
+	// before sending, so the password never reaches a table in clear.
+	Sealer *wallet.Sealer
+	// Numbering is the plan of Number, with which the entry points (the
+	// card CLI, the card admin) bring a phone number to its canonical form
+	// before they call Cards; the zero Plan is msisdn.DefaultPlan. Cards
+	// itself takes numbers as given.
+	Numbering   msisdn.Plan
 	Clock       clock.Clock
 	Logger      *slog.Logger
 	ServiceAddr string // where card MTs come from (the service code)
@@ -139,8 +154,8 @@ type Cards struct {
 
 // NewCards returns the card service.
 func NewCards(o CardOptions) (*Cards, error) {
-	if o.Store == nil || o.Bank == nil || o.Secrets == nil || o.Hasher == nil || o.Clock == nil || o.ServiceAddr == "" {
-		return nil, errors.New("billing: NewCards needs a Store, a Bank, Secrets, a Hasher, a Clock and a ServiceAddr")
+	if o.Store == nil || o.Bank == nil || o.Secrets == nil || o.Hasher == nil || o.Sealer == nil || o.Clock == nil || o.ServiceAddr == "" {
+		return nil, errors.New("billing: NewCards needs a Store, a Bank, Secrets, a Hasher, a Sealer, a Clock and a ServiceAddr")
 	}
 	c := &Cards{o: o, log: o.Logger}
 	if c.log == nil {
@@ -152,10 +167,23 @@ func NewCards(o CardOptions) (*Cards, error) {
 	return c, nil
 }
 
-// notify hands the Notifier a card event about msisdn, inside tx.
+// notify hands the Notifier a card event about msisdn, inside tx. An MT
+// that carries the initial password is sealed on its way to the outbox.
 func (c *Cards) notify(ctx context.Context, tx CardTx, ev Event) error {
 	ev.Channel, ev.Origin = ChannelOperator, c.o.ServiceAddr
-	return enqueueEvent(ctx, tx, c.o.Notifier, c.o.Clock.Now(), ev)
+	return enqueueEvent(ctx, sealingTx{tx: tx, sealer: c.o.Sealer, secret: ev.InitialPassword}, c.o.Notifier, c.o.Clock.Now(), ev)
+}
+
+// Number returns the canonical form of the phone number raw under
+// CardOptions.Numbering: the card admin and CLI call it on every number
+// they are given before calling Cards or registering an owner. The error
+// wraps ErrBadNumber and msisdn.ErrInvalid; it never holds the number.
+func (c *Cards) Number(raw string) (string, error) {
+	n, err := c.o.Numbering.Normalize(raw, msisdn.TONUnknown, msisdn.NPIUnknown)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadNumber, err)
+	}
+	return n, nil
 }
 
 // Bind binds the card pan to msisdn for the holder. The holder name and ID

@@ -36,6 +36,10 @@ type Dispatcher struct {
 	// ReceiptTTL is how long an unmatched receipt is kept waiting for its
 	// part (default 48 hours); Run prunes older ones about hourly.
 	ReceiptTTL time.Duration
+	// Unseal opens an MT stored sealed (OutboxMsg.Sealed: the initial
+	// wallet password) just before it is sent; wallet.Sealer.Open. Without
+	// it a sealed MT is not sent (ErrSealedMT) and is retried.
+	Unseal func(msisdn string, box []byte) (string, error)
 
 	pruneMu   sync.Mutex
 	lastPrune time.Time
@@ -86,7 +90,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			parts, err := d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: m.Body})
+			text, err := d.textOf(m) // sealedmt.go
+			var parts []SentPart
+			if err == nil {
+				parts, err = d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: text})
+			}
 			var merr error
 			if err == nil {
 				merr = d.Store.MarkSentParts(context.WithoutCancel(ctx), m.ID, d.Clock.Now(), parts)

@@ -178,6 +178,11 @@ type OutboxMsg struct {
 	Attempts    int
 	SentAt      time.Time // zero while unsent
 	LastError   string
+	// Sealed is the text of an MT that carries a secret (the initial wallet
+	// password), sealed with wallet.Sealer for MSISDN; Body then holds only
+	// a placeholder. The Dispatcher opens it just before sending (see
+	// sealedmt.go). Nil for every other MT.
+	Sealed []byte
 }
 
 // Payment is one succeeded charge as the CX query lists it.

@@ -75,12 +75,16 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sealer, err := wallet.NewSealer(bytes.Repeat([]byte("s"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := banksim.New(clock.Real{})
 	if _, err := b.AddCard(pan, owner, ownerID, billing.Yuan(100)); err != nil {
 		t.Fatal(err)
 	}
 	cards, err := billing.NewCards(billing.CardOptions{
-		Store: st, Bank: bank.ForBilling(b), Secrets: secrets, Hasher: hasher, Clock: clock.Real{}, Logger: log, ServiceAddr: "10658008",
+		Store: st, Bank: bank.ForBilling(b), Secrets: secrets, Hasher: hasher, Sealer: sealer, Clock: clock.Real{}, Logger: log, ServiceAddr: "10658008",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -142,7 +142,7 @@ func (w *cardWorld) engineOptions(o *billing.Options, so *sms.Options, resolve b
 // password) are drained from the outbox and never written out.
 func (w *cardWorld) bind(ctx context.Context, e *env, store billing.CardStore, owners cardOwners, accounts []Account) error {
 	cards, err := billing.NewCards(billing.CardOptions{
-		Store: store, Bank: bank.ForBilling(w.adapter), Secrets: w.secrets, Hasher: w.hasher, Clock: e.clock,
+		Store: store, Bank: bank.ForBilling(w.adapter), Secrets: w.secrets, Hasher: w.hasher, Sealer: w.sealer, Clock: e.clock,
 		Logger: e.log, ServiceAddr: "replay",
 		Notifier: sms.Default(),
 	})
@@ -189,6 +189,7 @@ func (w *cardWorld) bind(ctx context.Context, e *env, store billing.CardStore, o
 			w.decline[token] = true
 		}
 	}
+	e.dispatcher.Unseal = w.sealer.Open // the initial-password MT is sealed (issue 18.3)
 	for {
 		n, err := e.dispatcher.RunOnce(ctx)
 		if err != nil {

@@ -26,7 +26,7 @@ const (
 
 // ScrubSentSecrets implements billing.Store.
 func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET body = regexp_replace(body, '[0-9]', '*', 'g'), kind = $2::text
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET body = regexp_replace(body, '[0-9]', '*', 'g'), kind = $2::text, sealed = NULL
 		WHERE kind = $1::text AND sent_at IS NOT NULL`, string(billing.OutboxSecret), string(billing.OutboxSecretSent))
 	if err != nil {
 		return 0, fmt.Errorf("scrubbing sent secret MTs: %w", err)

@@ -71,7 +71,7 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 	sealer, _ := wallet.NewSealer(bytes.Repeat([]byte("s"), 32))
 	bk := banksim.New(clk)
 	cs := postgres.NewCardStore(pool)
-	cards, err := billing.NewCards(billing.CardOptions{Store: cs, Bank: bank.ForBilling(bk), Secrets: secrets, Hasher: hasher, Clock: clk, ServiceAddr: "10658008", Notifier: sms.Default()})
+	cards, err := billing.NewCards(billing.CardOptions{Store: cs, Bank: bank.ForBilling(bk), Secrets: secrets, Hasher: hasher, Sealer: sealer, Clock: clk, ServiceAddr: "10658008", Notifier: sms.Default()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,8 +102,12 @@ func BenchmarkCardPurchaseConfirm(b *testing.B) {
 		if _, err := cards.Bind(ctx, phone, pan, owner, ownID); err != nil {
 			b.Fatal(err)
 		}
-		var body string
-		if err := pool.QueryRow(ctx, `SELECT body FROM outbox WHERE msisdn = $1 ORDER BY id DESC LIMIT 1`, phone).Scan(&body); err != nil {
+		var box []byte
+		if err := pool.QueryRow(ctx, `SELECT sealed FROM outbox WHERE msisdn = $1 ORDER BY id DESC LIMIT 1`, phone).Scan(&box); err != nil {
+			b.Fatal(err)
+		}
+		body, err := sealer.Open(phone, box) // the initial-password MT is sealed
+		if err != nil {
 			b.Fatal(err)
 		}
 		subs[i] = sub{phone, initialPassword.FindStringSubmatch(body)[1]}

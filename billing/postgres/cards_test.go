@@ -39,6 +39,7 @@ type cardEnv struct {
 	cards  *billing.Cards
 	bank   *banksim.Bank
 	hasher *wallet.Hasher
+	sealer *wallet.Sealer
 	logs   *bytes.Buffer
 	tokens map[string]string
 }
@@ -59,7 +60,12 @@ func newCardEnv(t *testing.T) *cardEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &cardEnv{pool: pool, store: postgres.NewCardStore(pool), bank: banksim.New(clk), hasher: hasher, logs: &bytes.Buffer{}, tokens: map[string]string{}}
+	sealer, err := wallet.NewSealer(bytes.Repeat([]byte("s"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &cardEnv{pool: pool, store: postgres.NewCardStore(pool), bank: banksim.New(clk), hasher: hasher, sealer: sealer,
+		logs: &bytes.Buffer{}, tokens: map[string]string{}}
 	for _, p := range []string{panA, panB, panC} {
 		tok, err := e.bank.AddCard(p, owner, ownID, billing.Yuan(100))
 		if err != nil {
@@ -73,7 +79,7 @@ func newCardEnv(t *testing.T) *cardEnv {
 		}
 	}
 	e.cards, err = billing.NewCards(billing.CardOptions{
-		Store: e.store, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Clock: clk,
+		Store: e.store, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Sealer: e.sealer, Clock: clk,
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)), ServiceAddr: "10658008",
 		Notifier: sms.Default(),
 	})
@@ -83,9 +89,12 @@ func newCardEnv(t *testing.T) *cardEnv {
 	return e
 }
 
+// outbox returns the card MTs to msisdn as the subscriber reads them: a
+// sealed one (the initial password) opened, after checking that its stored
+// body does not hold the password's digits.
 func (e *cardEnv) outbox(t *testing.T, msisdn string) []string {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT body FROM outbox WHERE msisdn = $1 AND kind IN ('card', 'secret') ORDER BY id`, msisdn)
+	rows, err := e.pool.Query(context.Background(), `SELECT body, sealed FROM outbox WHERE msisdn = $1 AND kind IN ('card', 'secret') ORDER BY id`, msisdn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +102,19 @@ func (e *cardEnv) outbox(t *testing.T, msisdn string) []string {
 	var out []string
 	for rows.Next() {
 		var b string
-		if err := rows.Scan(&b); err != nil {
+		var box []byte
+		if err := rows.Scan(&b, &box); err != nil {
 			t.Fatal(err)
+		}
+		if box != nil {
+			text, err := e.sealer.Open(msisdn, box)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(b, "密码") && !strings.Contains(b, "密码******") {
+				t.Fatalf("the stored body of a sealed MT is %q, want the password masked", b)
+			}
+			b = text
 		}
 		out = append(out, b)
 	}

@@ -9,7 +9,7 @@ const orderCols = `id, msisdn, merchant, product, product_name, amount_fen, meth
 const chargeCols = `id, order_id, idempotency_key, msisdn, merchant, amount_fen, method, status,
 	COALESCE(failure_reason, ''), created_at, resolved_at`
 
-const outboxCols = `id, msisdn, service_addr, body, kind, order_id, created_at, next_at, attempts, sent_at, COALESCE(last_error, '')`
+const outboxCols = `id, msisdn, service_addr, body, kind, order_id, created_at, next_at, attempts, sent_at, COALESCE(last_error, ''), sealed`
 
 const (
 	sqlInsertMO = `INSERT INTO mo_inbox (bind, msisdn, service_addr, body, received_at, sealed)
@@ -44,14 +44,14 @@ const (
 			FOR UPDATE SKIP LOCKED
 		) s
 		WHERE o.id = s.id
-		RETURNING o.id, o.msisdn, o.service_addr, o.body, o.kind, o.order_id, o.created_at, o.next_at, o.attempts, o.sent_at, COALESCE(o.last_error, '')`
+		RETURNING o.id, o.msisdn, o.service_addr, o.body, o.kind, o.order_id, o.created_at, o.next_at, o.attempts, o.sent_at, COALESCE(o.last_error, ''), o.sealed`
 
 	sqlMarkSent = `UPDATE outbox SET sent_at = COALESCE(sent_at, $2::timestamptz), last_error = NULL WHERE id = $1::bigint`
 
 	sqlMarkSendFailed = `UPDATE outbox SET next_at = $2::timestamptz, last_error = $3::text WHERE id = $1::bigint AND sent_at IS NULL`
 
-	sqlEnqueue = `INSERT INTO outbox (msisdn, service_addr, body, kind, order_id, created_at, next_at)
-		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz) RETURNING id`
+	sqlEnqueue = `INSERT INTO outbox (msisdn, service_addr, body, kind, order_id, created_at, next_at, sealed)
+		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz, $8::bytea) RETURNING id`
 
 	sqlInsertOrder = `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen, method, status, reason, code,
 		attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash)

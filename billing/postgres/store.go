@@ -187,7 +187,7 @@ func scanOutbox(r pgx.CollectableRow) (billing.OutboxMsg, error) {
 	var m billing.OutboxMsg
 	var orderID *int64
 	var sent *time.Time
-	err := r.Scan(&m.ID, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.Kind, &orderID, &m.CreatedAt, &m.NextAt, &m.Attempts, &sent, &m.LastError)
+	err := r.Scan(&m.ID, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.Kind, &orderID, &m.CreatedAt, &m.NextAt, &m.Attempts, &sent, &m.LastError, &m.Sealed)
 	if orderID != nil {
 		m.OrderID = *orderID
 	}
@@ -353,7 +353,7 @@ func (t *tx) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
 		orderID = &m.OrderID
 	}
 	var id int64
-	err := t.tx.QueryRow(ctx, sqlEnqueue, m.MSISDN, m.ServiceAddr, m.Body, string(m.Kind), orderID, m.CreatedAt, m.NextAt).Scan(&id)
+	err := t.tx.QueryRow(ctx, sqlEnqueue, m.MSISDN, m.ServiceAddr, m.Body, string(m.Kind), orderID, m.CreatedAt, m.NextAt, m.Sealed).Scan(&id)
 	return id, mapErr(err)
 }
 

@@ -75,7 +75,7 @@ func (s *Store) SealedMO(ctx context.Context, id int64) ([]byte, error) {
 func (s *Store) ScrubSentSecrets(ctx context.Context) (int, error) {
 	var n int64
 	err := s.write(ctx, func(t *sql.Tx) error {
-		res, err := t.ExecContext(ctx, `UPDATE outbox SET kind = ?, body =
+		res, err := t.ExecContext(ctx, `UPDATE outbox SET kind = ?, sealed = NULL, body =
 			replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(body,
 			'0','*'),'1','*'),'2','*'),'3','*'),'4','*'),'5','*'),'6','*'),'7','*'),'8','*'),'9','*')
 			WHERE kind = ? AND sent_at IS NOT NULL`, string(billing.OutboxSecretSent), string(billing.OutboxSecret))

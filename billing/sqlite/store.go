@@ -429,14 +429,14 @@ func (t *txImpl) RefundedTotal(ctx context.Context, chargeID int64) (billing.Mon
 	return billing.Money(total), nil
 }
 
-const outboxCols = `id, msisdn, service_addr, body, kind, order_id, created_at, next_at, attempts, sent_at, last_error`
+const outboxCols = `id, msisdn, service_addr, body, kind, order_id, created_at, next_at, attempts, sent_at, last_error, sealed`
 
 func scanOutbox(r interface{ Scan(...any) error }) (billing.OutboxMsg, error) {
 	var m billing.OutboxMsg
 	var order, sent sql.NullInt64
 	var created, next int64
 	var lastErr sql.NullString
-	err := r.Scan(&m.ID, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.Kind, &order, &created, &next, &m.Attempts, &sent, &lastErr)
+	err := r.Scan(&m.ID, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.Kind, &order, &created, &next, &m.Attempts, &sent, &lastErr, &m.Sealed)
 	m.OrderID = order.Int64
 	m.CreatedAt, m.NextAt, m.SentAt = fromTS(created), fromTS(next), fromNullTS(sent)
 	m.LastError = lastErr.String
@@ -445,10 +445,10 @@ func scanOutbox(r interface{ Scan(...any) error }) (billing.OutboxMsg, error) {
 
 func (t *txImpl) Enqueue(ctx context.Context, m billing.OutboxMsg) (int64, error) {
 	var id int64
-	err := t.tx.QueryRowContext(ctx, `INSERT INTO outbox (msisdn, service_addr, body, kind, order_id, created_at, next_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO outbox (msisdn, service_addr, body, kind, order_id, created_at, next_at, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		m.MSISDN, m.ServiceAddr, m.Body, string(m.Kind), sql.NullInt64{Int64: m.OrderID, Valid: m.OrderID != 0},
-		ts(m.CreatedAt), ts(m.NextAt)).Scan(&id)
+		ts(m.CreatedAt), ts(m.NextAt), m.Sealed).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing MT: %w", domainError(err))
 	}

@@ -115,6 +115,7 @@ type cardEnv struct {
 	sms      *sms.Channel
 	token    string // cardPAN's bank token
 	password string // phoneA's initial wallet password
+	sealer   *wallet.Sealer
 	logs     *lockedBuffer
 	last     map[string]string // the last MT body per number
 }
@@ -137,7 +138,7 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &cardEnv{t: t, ctx: ctx, st: open(t), clk: clk, bank: banksim.New(clk), logs: &lockedBuffer{}, last: map[string]string{}}
+	e := &cardEnv{t: t, ctx: ctx, st: open(t), clk: clk, bank: banksim.New(clk), logs: &lockedBuffer{}, last: map[string]string{}, sealer: sealer}
 	if e.token, err = e.bank.AddCard(cardPAN, cardOwner, cardOwnID, billing.Yuan(100)); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	e.cards, err = billing.NewCards(billing.CardOptions{
-		Store: e.st.Cards, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Clock: clk, Logger: log, ServiceAddr: "10658008",
+		Store: e.st.Cards, Bank: bank.ForBilling(e.bank), Secrets: secrets, Hasher: hasher, Sealer: sealer, Clock: clk, Logger: log, ServiceAddr: "10658008",
 		Notifier: sms.Default(),
 	})
 	if err != nil {
@@ -179,6 +180,11 @@ func newCardEnv(t *testing.T, open OpenCards, mut ...func(*billing.Config)) *car
 		t.Fatalf("no initial password in %q", e.lastMT(phoneA))
 	}
 	e.password = pw[1]
+	// Issue 18.3: the initial password was never written in clear, not
+	// even before the MT was sent.
+	if n, err := e.st.OutboxHolding(ctx, e.password); err != nil || n != 0 {
+		t.Fatalf("%d outbox rows (%v) hold the initial password in clear", n, err)
+	}
 	return e
 }
 
@@ -202,6 +208,13 @@ func (e *cardEnv) lastMT(msisdn string) string {
 	e.t.Helper()
 	for _, m := range claimDue(e.t, e.ctx, e.st.Store, e.clk.Now()) {
 		e.last[m.MSISDN] = m.Body
+		if len(m.Sealed) > 0 { // the initial password, as the Dispatcher opens it
+			text, err := e.sealer.Open(m.MSISDN, m.Sealed)
+			if err != nil {
+				e.t.Fatalf("opening a sealed MT: %v", err)
+			}
+			e.last[m.MSISDN] = text
+		}
 	}
 	body, ok := e.last[msisdn]
 	if !ok {

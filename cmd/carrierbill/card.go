@@ -12,6 +12,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 
@@ -50,7 +51,7 @@ type cardWiring struct {
 // (CARRIERBILL_CARD_KEY, CARRIERBILL_WALLET_PEPPER); without them card
 // payments are off (said in a log line). Both stores take them. The bank
 // is GatewayOptions.Bank or, when none is configured, the simulated bank.
-func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOptions) (cardWiring, error) {
+func openCards(g *Gateway, serviceCode string, numbering msisdn.Plan, log *slog.Logger, o GatewayOptions) (cardWiring, error) {
 	key, pepper := o.CardKey, o.WalletPepper
 	if key == nil {
 		key = []byte(os.Getenv(envCardKey))
@@ -70,9 +71,7 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 	if err != nil {
 		return cardWiring{}, fmt.Errorf("%s: %w", envWalletPepper, err)
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("carrierbill/mo-seal/v1"))
-	sealer, err := wallet.NewSealer(m.Sum(nil))
+	sealer, err := moSealer(key)
 	if err != nil {
 		return cardWiring{}, err
 	}
@@ -86,14 +85,23 @@ func openCards(g *Gateway, serviceCode string, log *slog.Logger, o GatewayOption
 	var resolve bank.TokenResolver = g.stores.Cards.TokenForCharge
 	var owners ownerRegistry = g.stores.Cards
 	cards, err := billing.NewCards(billing.CardOptions{
-		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Clock: g.Clock,
-		Logger: log.With("component", "cards"), ServiceAddr: serviceCode, Notifier: g.texts,
+		Store: store, Bank: bank.ForBilling(a), Secrets: secrets, Hasher: hasher, Sealer: sealer, Clock: g.Clock,
+		Logger: log.With("component", "cards"), ServiceAddr: serviceCode, Notifier: g.texts, Numbering: numbering,
 	})
 	if err != nil {
 		return cardWiring{}, err
 	}
 	log.Info("bank-card payments on")
 	return cardWiring{charger: bank.NewCharger(a, resolve), bank: a, hasher: hasher, sealer: sealer, cards: cards, secrets: secrets, owners: owners}, nil
+}
+
+// moSealer is the sealer of password-carrying MOs and of the initial
+// wallet-password MT, derived from the card key: serve, which sends the MT,
+// and `carrierbill card bind`, which writes it, must derive the same one.
+func moSealer(cardKey []byte) (*wallet.Sealer, error) {
+	m := hmac.New(sha256.New, cardKey)
+	m.Write([]byte("carrierbill/mo-seal/v1"))
+	return wallet.NewSealer(m.Sum(nil))
 }
 
 // ownerRegistry registers a phone number's owner (both stores have it).

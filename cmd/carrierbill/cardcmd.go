@@ -116,10 +116,15 @@ func (e *cardEnv) cards(b bank.Adapter, stderr io.Writer) (*billing.Cards, error
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := moSealer([]byte(os.Getenv(envCardKey))) // serve opens the initial-password MT with it
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envCardKey, err)
+	}
 	return billing.NewCards(billing.CardOptions{
-		Store: e.store, Bank: bank.ForBilling(b), Secrets: e.secrets, Hasher: hasher, Clock: clock.Real{},
+		Store: e.store, Bank: bank.ForBilling(b), Secrets: e.secrets, Hasher: hasher, Sealer: sealer, Clock: clock.Real{},
 		Logger: NewZonedLogger(stderr, config.Log{Level: "warn"}, e.cfg.Location()), ServiceAddr: e.cfg.ServiceCode,
-		Notifier: texts,
+		Notifier:  texts,
+		Numbering: e.cfg.Numbering.Plan(),
 	})
 }
 

@@ -205,7 +205,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	if g.texts, err = sms.NewTexts(TextConfig(c)); err != nil {
 		return nil, err
 	}
-	cw, err := openCards(g, c.ServiceCode, log, o)
+	cw, err := openCards(g, c.ServiceCode, c.Numbering.Plan(), log, o)
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +253,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	// The dispatcher sends the outbox through the binds and matches the
 	// receipts they bring back; its Sender is set once the client exists.
 	g.Dispatcher = &billing.Dispatcher{Store: g.Store, Clock: g.Clock, Logger: log.With("component", "outbox")}
+	if cw.sealer != nil {
+		g.Dispatcher.Unseal = cw.sealer.Open // the sealed initial-password MT (issue 18.3)
+	}
 	g.SMPP, err = smpp.NewClient(binds, g.SMS, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
 	if err != nil {
 		return nil, err
