@@ -23,7 +23,7 @@ const crashChildEnv = "CARRIERBILL_CRASH_CHILD_DB"
 // stallAfterDebit is the phone-account charger of a process about to die:
 // the debit commits, then the process says so and hangs until it is killed,
 // before the engine can finalize.
-type stallAfterDebit struct{ *postgres.Accounts }
+type stallAfterDebit struct{ *billing.Accounts }
 
 func (s stallAfterDebit) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
 	if err := s.Accounts.Debit(ctx, key, msisdn, amount); err != nil {

@@ -12,7 +12,7 @@ import (
 
 // lostAnswer is the phone-account charger whose debit answers are lost:
 // the money is taken, the engine hears a timeout.
-type lostAnswer struct{ *Accounts }
+type lostAnswer struct{ *billing.Accounts }
 
 func (l lostAnswer) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
 	if err := l.Accounts.Debit(ctx, key, msisdn, amount); err != nil {
