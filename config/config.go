@@ -54,6 +54,7 @@ type Config struct {
 	Settlement Settlement        `yaml:"settlement"`
 	Admin      Admin             `yaml:"admin"`
 	Bank       Bank              `yaml:"bank"`
+	Verify     Verify            `yaml:"verify"`
 	Log        Log               `yaml:"log"`
 
 	// What Parse learnt besides the values, for Validate's messages.
@@ -145,6 +146,10 @@ type Orders struct {
 	WrongCodesPerHour  *int `yaml:"wrong_codes_per_hour"`
 	WrongCodesPerDay   *int `yaml:"wrong_codes_per_day"`
 	WrongCodesPerMonth *int `yaml:"wrong_codes_per_month"`
+	// RecoverAfter is how long a charge may stay pending (a crash or a
+	// charger that did not answer) before the recovery sweep asks the
+	// charger how it ended. Default 2m; more than the charger's timeout.
+	RecoverAfter Duration `yaml:"recover_after"`
 }
 
 // Limits are the spend limits of one payment method.
@@ -406,6 +411,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Numbering.applyDefaults()
 	c.Bank.applyDefaults()
+	c.Verify.applyDefaults(c)
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

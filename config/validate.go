@@ -80,6 +80,7 @@ func (c *Config) Validate() error {
 	c.checkSettlement(p)
 	c.checkAdmin(p)
 	c.checkBank(p)
+	c.checkVerify(p)
 	c.checkLog(p)
 	if len(p.es) == 0 {
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
+	"github.com/carrierbill/carrierbill/verify"
 )
 
 // Gateway is the whole running program that `serve` starts: the store, the
@@ -60,6 +61,9 @@ type Gateway struct {
 	// Settlement runs the statements and bills on the open store (the
 	// scheduler drives it nightly; the demo calls Generate by hand).
 	Settlement *settlement.Runner
+	// Verify runs the invariant checks every verify.every (nil when 0);
+	// Verify.Last is the latest result (the metrics read it).
+	Verify *verify.Scheduler
 
 	stores *stores.Set
 	// pool and sqlite are the open store's handle (one of them nil), owned
@@ -114,6 +118,7 @@ func BillingConfig(c *config.Config) billing.Config {
 	bc.Location = c.Location()
 	bc.CodeValidity = c.Orders.CodeValidity.D()
 	bc.MaxWrongCodes = c.Orders.MaxWrongCodes
+	bc.RecoverAfter = c.Orders.RecoverAfter.D()
 	bc.Limits = map[billing.Method]billing.Limits{}
 	for m, l := range c.Limits {
 		bc.Limits[billing.Method(m)] = billing.Limits{PerPayment: l.PerPayment.Money, Daily: l.Daily.Money, Monthly: l.Monthly.Money}
@@ -280,6 +285,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	if err != nil {
 		return nil, err
 	}
+	g.Verify = newVerifyScheduler(g) // issue 17
 	if c.Settlement.Listen != "" {
 		ln, err := net.Listen("tcp", c.Settlement.Listen)
 		if err != nil {
@@ -308,6 +314,9 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 	}
 	if g.scheduler != nil {
 		g.scheduler.Start()
+	}
+	if g.Verify != nil {
+		go g.Verify.Run(ctx, g.Config.Verify.Every.D()) //nolint:errcheck // ends with ctx
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)

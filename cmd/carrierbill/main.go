@@ -113,7 +113,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'carrierbill <command> -h' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 done, 1 failed, 2 wrong command line, 3 audit found discrepancies.")
+	fmt.Fprintln(w, "Exit codes: 0 done, 1 failed, 2 wrong command line, 3 audit found discrepancies or verify found violations.")
 }
 
 // newFlagSet returns a flag set for a subcommand that reports errors instead
