@@ -96,6 +96,7 @@ type Server struct {
 	bindStatus   pdu.Status
 	ignoreEnq    bool
 	ignoreSubmit bool
+	faults       deliverFaults // faults.go
 
 	idFormat      IDFormat // of submit_sm_resp message ids
 	receiptFormat IDFormat // of the ids in receipts; "" as in the resp
@@ -701,13 +702,17 @@ func (s *Server) Deliver(ctx context.Context, systemID string, sm *smpp.SM, seq 
 		}
 	}
 	if seq == 0 {
-		seq = c.nextSeq()
+		seq = s.deliverSeq(c) // faults.go: a reused number, or the next
 	}
 	f, err := sm.EncodeDeliverSM(seq)
 	if err != nil {
 		return 0, err
 	}
-	return c.call(ctx, f)
+	st, err := c.call(ctx, f)
+	if err == nil && s.ackLost() { // faults.go: the ack "never came", redeliver
+		return s.redeliver(ctx, c, sm)
+	}
+	return st, err
 }
 
 func (c *session) call(ctx context.Context, f smpp.Frame) (pdu.Status, error) {
