@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help demo test lint tidy bench bench-gateway fuzz
+.PHONY: help demo test lint tidy bench bench-gateway fuzz faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -34,3 +34,7 @@ fuzz: ## run each fuzz target for 20s
 	@for p in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; done; done
+
+FAULTS_FLAGS ?=
+faults: ## the fault suite, long: kill -9 (>=100, both stores), two gateways, database/Redis/SMSC faults, verify after each (FAULTS_FLAGS=-faults.seed=N replays)
+	$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./faults -args -faults.long $(FAULTS_FLAGS)

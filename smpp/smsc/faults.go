@@ -74,7 +74,11 @@ func (s *Server) ackLost() bool {
 
 // redeliver sends sm again on c under a new sequence number.
 func (s *Server) redeliver(ctx context.Context, c *session, sm *smpp.SM) (pdu.Status, error) {
-	f, err := sm.EncodeDeliverSM(c.nextSeq())
+	seq := c.nextSeq()
+	s.mu.Lock()
+	s.faults.lastSeq = seq
+	s.mu.Unlock()
+	f, err := sm.EncodeDeliverSM(seq)
 	if err != nil {
 		return 0, err
 	}
