@@ -55,6 +55,7 @@ type Config struct {
 	Admin      Admin             `yaml:"admin"`
 	Bank       Bank              `yaml:"bank"`
 	Verify     Verify            `yaml:"verify"`
+	OCS        OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
 	Log        Log               `yaml:"log"`
 
 	// What Parse learnt besides the values, for Validate's messages.
@@ -412,6 +413,7 @@ func (c *Config) applyDefaults() {
 	c.Numbering.applyDefaults()
 	c.Bank.applyDefaults()
 	c.Verify.applyDefaults(c)
+	c.OCS.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	c.checkAdmin(p)
 	c.checkBank(p)
 	c.checkVerify(p)
+	c.checkOCS(p)
 	c.checkLog(p)
 	if len(p.es) == 0 {
 		return nil

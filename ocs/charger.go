@@ -124,7 +124,7 @@ func (o *Options) ServiceFor(merchant, product string) Service {
 		if r.Merchant != merchant {
 			continue
 		}
-		if r.Product != "" && r.Product == product {
+		if r.Product != "" && strings.EqualFold(r.Product, product) {
 			return r.Service
 		}
 		if r.Product == "" && m == nil {
