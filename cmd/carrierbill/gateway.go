@@ -21,6 +21,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/httpserver"
+	"github.com/carrierbill/carrierbill/ocs"
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -64,6 +65,8 @@ type Gateway struct {
 	// Verify runs the invariant checks every verify.every (nil when 0);
 	// Verify.Last is the latest result (the metrics read it).
 	Verify *verify.Scheduler
+	// OCS is the Diameter charger when ocs.enabled; nil otherwise.
+	OCS *ocs.Charger
 
 	stores *stores.Set
 	// pool and sqlite are the open store's handle (one of them nil), owned
@@ -204,6 +207,13 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	charger := o.Charger
 	if charger == nil {
 		charger = g.stores.Accounts
+	}
+	if o.Charger == nil && c.OCS.Enabled { // the operator's OCS (ocscharger.go)
+		if g.OCS, err = openOCS(c, g.Store, log); err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, g.OCS.Close)
+		charger = g.OCS
 	}
 	limiter := g.stores.Limiter
 
