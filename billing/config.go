@@ -52,6 +52,9 @@ type Config struct {
 	// RecoverAfter is how long a charge may stay pending before the
 	// recovery sweep asks the charger about it. It must exceed ChargeTimeout.
 	RecoverAfter time.Duration
+	// Subscriptions are the renewal rules (zero fields take
+	// DefaultSubscriptionRules).
+	Subscriptions SubscriptionRules
 }
 
 // Frequency are the frequency rules of one payment method; zero switches a
@@ -91,6 +94,9 @@ type Product struct {
 	Keyword string // what the subscriber texts, case-insensitive
 	Name    string
 	Amount  Money
+	// Period is "" for a one-off product, PeriodMonth for a monthly
+	// subscription (billing/subscription.go).
+	Period string
 }
 
 // DefaultConfig returns the defaults of issue 3: service code 10658008,
@@ -216,7 +222,19 @@ func (c *Config) Validate() error {
 			if p.Amount <= 0 {
 				bad(pf+".amount", "must be positive")
 			}
+			switch p.Period {
+			case "":
+			case PeriodMonth:
+				if lim, ok := c.Limits[MethodPhone]; ok && p.Amount > lim.PerPayment {
+					bad(pf+".amount", "a monthly subscription must cost at most the per-payment limit %s", lim.PerPayment)
+				}
+			default:
+				bad(pf+".period", "%q is not a period (month, or empty for a one-off product)", p.Period)
+			}
 		}
+	}
+	if r := c.Subscriptions; r.MaxFailures < 0 || r.RetryEvery < 0 || r.ReminderDays < 0 || r.ListValidity < 0 {
+		bad("subscriptions", "max_failures, retry_every, reminder_days and list_validity must not be negative")
 	}
 	if c.MaxPendingOrders < 0 || c.WrongCodesPerHour < 0 || c.WrongCodesPerDay < 0 || c.WrongCodesPerMonth < 0 {
 		bad("orders", "pending-order and wrong-code caps must not be negative")

@@ -437,8 +437,12 @@ func (e *Engine) resolveLocked(ctx context.Context, tx Tx, ch Channel, c Charge,
 	if err := tx.UpdateOrder(ctx, o); err != nil {
 		return nil, fmt.Errorf("marking order %d paid: %w", o.ID, err)
 	}
+	sub, err := e.subscriptionPaid(ctx, tx, o, now)
+	if err != nil {
+		return nil, err
+	}
 	ql := left(lim, q)
-	return ql, e.notify(ctx, tx, Event{Kind: EventReceipt, Channel: ch, Origin: o.ServiceAddr, MSISDN: o.MSISDN, Order: &o, Charge: &c, Quota: ql})
+	return ql, e.notify(ctx, tx, Event{Kind: EventReceipt, Channel: ch, Origin: o.ServiceAddr, MSISDN: o.MSISDN, Order: &o, Charge: &c, Quota: ql, Subscription: sub})
 }
 
 // SubscriberAccount is the ledger account of a payer.

@@ -24,6 +24,12 @@ const (
 	EventCardBound       EventKind = "card_bound"       // Card; InitialPassword when a wallet was opened
 	EventCardUnbound     EventKind = "card_unbound"     // Card; WasDefault
 	EventWalletUnlocked  EventKind = "wallet_unlocked"
+
+	// Subscriptions (billing/subscription.go).
+	EventSubscriptions      EventKind = "subscriptions"       // a listing: Subscriptions, numbered
+	EventUnsubscribed       EventKind = "unsubscribed"        // Subscriptions cancelled
+	EventRenewalReminder    EventKind = "renewal_reminder"    // Subscriptions[0] renews soon
+	EventSubscriptionLapsed EventKind = "subscription_lapsed" // Subscriptions[0] lapsed after failed renewals; Reason
 )
 
 // Event is one thing that happened to a subscriber, handed to the Notifier
@@ -50,6 +56,11 @@ type Event struct {
 	Balance      Money
 	CodeValidity time.Duration
 	WasDefault   bool
+	// Subscription is the subscription a receipt started or renewed (nil:
+	// the order is no subscription); Subscriptions those a subscription
+	// event is about.
+	Subscription  *Subscription
+	Subscriptions []Subscription
 	// InitialPassword is the wallet password a binding opened with. It is
 	// the one secret an event carries: a Notifier puts it only in an MT
 	// it returns with Secret set, never in a log.
@@ -96,6 +107,8 @@ func outboxKind(k EventKind) OutboxKind {
 		return OutboxQuery
 	case EventPasswordChanged, EventCardBound, EventCardUnbound, EventWalletUnlocked:
 		return OutboxCard
+	case EventSubscriptions, EventUnsubscribed, EventRenewalReminder, EventSubscriptionLapsed:
+		return OutboxSubscription
 	}
 	return OutboxReject
 }
@@ -106,6 +119,7 @@ func (e *Engine) notify(ctx context.Context, tx Tx, ev Event) error {
 	if ev.Merchant == nil && ev.Order != nil {
 		ev.Merchant, _ = e.cfg.merchant(ev.Order.Merchant)
 	}
+	e.nameSubscriptions(&ev)
 	if ev.CodeValidity == 0 {
 		ev.CodeValidity = e.cfg.CodeValidity
 	}

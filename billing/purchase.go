@@ -159,6 +159,12 @@ func (e *Engine) purchaseTx(ctx context.Context, tx Tx, r PurchaseRequest, m *Me
 			return refuse(Event{Reason: ReasonTooManyPending})
 		}
 	}
+	if reason, err := e.subscriptionRefusal(ctx, tx, r, m, product); err != nil || reason != "" {
+		if err != nil {
+			return Result{}, err
+		}
+		return refuse(Event{Reason: reason})
+	}
 	// Pre-check the limits so the subscriber learns now, not at the code.
 	q, err := e.lockQuota(ctx, tx, r.MSISDN, method, now)
 	if err != nil {

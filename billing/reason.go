@@ -22,9 +22,11 @@ const (
 	ReasonAlreadyPaid         Reason = "already_paid"
 	ReasonNoPendingOrder      Reason = "no_pending_order"
 	ReasonUnknownSubscriber   Reason = "unknown_subscriber"
-	ReasonChargeFailed        Reason = "charge_failed"    // the charger refused for a reason it did not name
-	ReasonTooManyPending      Reason = "too_many_pending" // the number has as many pending orders as allowed
-	ReasonCancelled           Reason = "cancelled"        // the order was cancelled (by the subscriber, merchant or operator)
+	ReasonChargeFailed        Reason = "charge_failed"      // the charger refused for a reason it did not name
+	ReasonTooManyPending      Reason = "too_many_pending"   // the number has as many pending orders as allowed
+	ReasonCancelled           Reason = "cancelled"          // the order was cancelled (by the subscriber, merchant or operator)
+	ReasonAlreadySubscribed   Reason = "already_subscribed" // a subscription product the number already subscribes to
+	ReasonNoSubscription      Reason = "no_subscription"    // an unsubscribe request that matched no active subscription
 
 	// Bank cards (issue 7).
 	ReasonNoCard           Reason = "no_card"           // no active bound card (or none with those last four digits)
@@ -42,7 +44,7 @@ var Reasons = []Reason{
 	ReasonAmountOutOfRange, ReasonUnknownMerchant, ReasonUnknownProduct, ReasonExpired,
 	ReasonWrongCode, ReasonTooManyAttempts, ReasonInsufficientBalance, ReasonAccountSuspended,
 	ReasonServiceBusy, ReasonAlreadyPaid, ReasonNoPendingOrder, ReasonUnknownSubscriber,
-	ReasonChargeFailed, ReasonTooManyPending, ReasonCancelled,
+	ReasonChargeFailed, ReasonTooManyPending, ReasonCancelled, ReasonAlreadySubscribed, ReasonNoSubscription,
 	ReasonNoCard, ReasonPasswordRequired, ReasonWrongPassword, ReasonWalletLocked, ReasonBadPassword,
 	ReasonCardDeclined, ReasonCardClosed,
 }

@@ -37,6 +37,8 @@ var (
 // All methods are safe for concurrent use, by several goroutines and by
 // several processes sharing one database.
 type Store interface {
+	SubscriptionStore
+
 	// InTx runs fn in one database transaction and commits when fn returns
 	// nil, rolls back otherwise (and returns fn's error unchanged). On a
 	// serialization failure or deadlock it rolls back and runs fn again,
@@ -128,6 +130,8 @@ type Store interface {
 // Methods that say "locks" take a row lock held until the transaction ends
 // (SELECT ... FOR UPDATE on Postgres; the SQLite store serializes writers).
 type Tx interface {
+	SubscriptionTx
+
 	// MarkMOProcessed sets processed_at of the MO id. ErrNotFound if there
 	// is no such MO.
 	MarkMOProcessed(ctx context.Context, id int64, at time.Time) error

@@ -163,6 +163,9 @@ const (
 	OutboxQuery   OutboxKind = "query"
 	OutboxExpired OutboxKind = "expired"
 	OutboxRefund  OutboxKind = "refund"
+	// OutboxSubscription: a subscription listing, cancellation, reminder
+	// or lapse notice.
+	OutboxSubscription OutboxKind = "subscription"
 )
 
 // OutboxMsg is one MT in the outbox.

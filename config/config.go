@@ -40,23 +40,24 @@ type Config struct {
 	// or directory is configured.
 	DataDir string `yaml:"data_dir"`
 
-	Database   Database          `yaml:"database"`
-	Redis      Redis             `yaml:"redis"`
-	SMSC       SMSC              `yaml:"smsc"`
-	Orders     Orders            `yaml:"orders"`
-	Limits     map[string]Limits `yaml:"limits"` // by payment method: phone, card
-	Frequency  Frequency         `yaml:"frequency"`
-	Accounts   Accounts          `yaml:"accounts"`
-	Numbering  Numbering         `yaml:"numbering"`
-	Merchants  []Merchant        `yaml:"merchants"`
-	Texts      map[string]string `yaml:"texts"`
-	SMS        SMS               `yaml:"sms"`
-	Settlement Settlement        `yaml:"settlement"`
-	Admin      Admin             `yaml:"admin"`
-	Bank       Bank              `yaml:"bank"`
-	Verify     Verify            `yaml:"verify"`
-	OCS        OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
-	Log        Log               `yaml:"log"`
+	Database      Database          `yaml:"database"`
+	Redis         Redis             `yaml:"redis"`
+	SMSC          SMSC              `yaml:"smsc"`
+	Orders        Orders            `yaml:"orders"`
+	Limits        map[string]Limits `yaml:"limits"` // by payment method: phone, card
+	Frequency     Frequency         `yaml:"frequency"`
+	Accounts      Accounts          `yaml:"accounts"`
+	Numbering     Numbering         `yaml:"numbering"`
+	Merchants     []Merchant        `yaml:"merchants"`
+	Texts         map[string]string `yaml:"texts"`
+	SMS           SMS               `yaml:"sms"`
+	Settlement    Settlement        `yaml:"settlement"`
+	Admin         Admin             `yaml:"admin"`
+	Bank          Bank              `yaml:"bank"`
+	Verify        Verify            `yaml:"verify"`
+	OCS           OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
+	Subscriptions Subscriptions     `yaml:"subscriptions"`
+	Log           Log               `yaml:"log"`
 
 	// What Parse learnt besides the values, for Validate's messages.
 	lines       map[string]int    // YAML path -> line in the file
@@ -202,6 +203,9 @@ type Product struct {
 	Keyword string `yaml:"keyword"` // what the subscriber texts, case-insensitive
 	Name    string `yaml:"name"`
 	Amount  Yuan   `yaml:"amount"`
+	// Period "month" makes the product a monthly subscription (包月),
+	// renewed by the nightly job; empty: a one-off product.
+	Period string `yaml:"period"`
 }
 
 // Settlement configures the nightly jobs and the merchant download server.
@@ -414,6 +418,7 @@ func (c *Config) applyDefaults() {
 	c.Bank.applyDefaults()
 	c.Verify.applyDefaults(c)
 	c.OCS.applyDefaults()
+	c.Subscriptions.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

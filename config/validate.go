@@ -78,6 +78,7 @@ func (c *Config) Validate() error {
 	c.checkNumbering(p)
 	c.checkMerchants(p)
 	c.checkSettlement(p)
+	c.checkSubscriptions(p)
 	c.checkAdmin(p)
 	c.checkBank(p)
 	c.checkVerify(p)
@@ -383,6 +384,7 @@ func (c *Config) checkProduct(p *problems, f string, pr Product, kws map[string]
 	if strings.TrimSpace(pr.Name) == "" {
 		p.add(f+".name", "required: subscribers see it in the prompt")
 	}
+	checkPeriod(p, f, pr)
 	if pr.Amount.Money <= 0 {
 		p.add(f+".amount", "must be positive")
 	} else if limit, ok := c.buyable(pr.Amount.Money); !ok {

@@ -205,6 +205,9 @@ func (c *Channel) Handle(ctx context.Context, mo billing.InboundMO) (billing.Res
 	if !strings.HasPrefix(mo.ServiceAddr, c.o.ServiceCode) {
 		merchant = ""
 	}
+	if r, ok, err := c.subscription(ctx, src, mo.MSISDN, merchant, text); ok {
+		return r, err
+	}
 	w := ParseWallet(text)
 	if c.e.CardsOn() {
 		switch w.Kind {

@@ -187,7 +187,7 @@ func (t *Texts) Render(name string, open bool, kv ...string) string {
 	if t.c.Hotline != "" {
 		hot = strings.NewReplacer("{number}", t.c.Hotline).Replace(t.template("hotline", false))
 	}
-	pairs = append(pairs, "{hotline}", hot)
+	pairs = append(pairs, "{hotline}", hot, "{service}", t.c.ServiceCode)
 	return strings.NewReplacer(pairs...).Replace(t.template(name, open))
 }
 
@@ -219,6 +219,9 @@ func texted(ch billing.Channel) bool {
 }
 
 func (t *Texts) body(ev billing.Event) (string, bool) {
+	if s, ok, handled := t.subscriptionBody(ev); handled {
+		return s, ok
+	}
 	o := ev.Order
 	open := o != nil && o.Product == ""
 	kv := t.orderPairs(ev)

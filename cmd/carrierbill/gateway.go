@@ -28,6 +28,7 @@ import (
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 	"github.com/carrierbill/carrierbill/verify"
+	"github.com/carrierbill/carrierbill/subscriptions"
 )
 
 // Gateway is the whole running program that `serve` starts: the store, the
@@ -75,6 +76,7 @@ type Gateway struct {
 	pool      *pgxpool.Pool
 	sqlite    *sqlite.Store
 	scheduler *settlement.Scheduler
+	renewals  *subscriptions.Scheduler
 	download  *http.Server
 	servers   []*http.Server // every HTTP server started, for the hardening test
 	closers   []func() error
@@ -134,7 +136,7 @@ func BillingConfig(c *config.Config) billing.Config {
 	for _, m := range c.Merchants {
 		bm := billing.Merchant{Code: m.Code, Name: m.Name, OpenAmount: m.OpenAmount, MinAmount: m.MinAmount.Money, MaxAmount: m.MaxAmount.Money}
 		for _, p := range m.Products {
-			bm.Products = append(bm.Products, billing.Product{Keyword: p.Keyword, Name: p.Name, Amount: p.Amount.Money})
+			bm.Products = append(bm.Products, billing.Product{Keyword: p.Keyword, Name: p.Name, Amount: p.Amount.Money, Period: p.Period})
 		}
 		bc.Merchants = append(bc.Merchants, bm)
 	}
@@ -142,6 +144,8 @@ func BillingConfig(c *config.Config) billing.Config {
 	bc.WrongCodesPerHour = *c.Orders.WrongCodesPerHour
 	bc.WrongCodesPerDay = *c.Orders.WrongCodesPerDay
 	bc.WrongCodesPerMonth = *c.Orders.WrongCodesPerMonth
+	bc.Subscriptions = billing.SubscriptionRules{MaxFailures: c.Subscriptions.MaxFailures, RetryEvery: c.Subscriptions.RetryEvery.D(),
+		ReminderDays: *c.Subscriptions.ReminderDays, ListValidity: c.Subscriptions.ListValidity.D()}
 	return bc
 }
 
@@ -296,6 +300,10 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		return nil, err
 	}
 	g.Verify = newVerifyScheduler(g) // issue 17
+	g.renewals, err = subscriptions.NewScheduler(g.Engine, c.Subscriptions.Schedule, c.Location(), log.With("component", "subscriptions"))
+	if err != nil {
+		return nil, err
+	}
 	if c.Settlement.Listen != "" {
 		ln, err := net.Listen("tcp", c.Settlement.Listen)
 		if err != nil {
@@ -327,6 +335,9 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 	}
 	if g.Verify != nil {
 		go g.Verify.Run(ctx, g.Config.Verify.Every.D()) //nolint:errcheck // ends with ctx
+	}
+	if g.renewals != nil {
+		g.renewals.Start()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -374,6 +385,9 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 	wg.Wait()
 	if g.scheduler != nil {
 		_ = g.scheduler.Stop(flush)
+	}
+	if g.renewals != nil {
+		_ = g.renewals.Stop(flush)
 	}
 	close(errs)
 	var all []error
