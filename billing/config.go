@@ -126,6 +126,7 @@ func DefaultConfig() Config {
 		WrongCodesPerMonth:    12,
 		ChargeTimeout:         10 * time.Second,
 		RecoverAfter:          2 * time.Minute,
+		Subscriptions:         DefaultSubscriptionRules(),
 	}
 }
 

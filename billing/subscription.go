@@ -12,7 +12,7 @@ import (
 	"github.com/carrierbill/carrierbill/redact"
 )
 
-// Monthly subscriptions (包月). A product with Period "month" is a
+// Monthly subscriptions (baoyue). A product with Period "month" is a
 // subscription: buying it is a purchase like any other (prompt, code,
 // charge, receipt), and the charge that pays its first order starts a
 // subscription in the same transaction. From then on Renew charges it once
@@ -511,6 +511,30 @@ func (e *Engine) subRules() SubscriptionRules {
 // RenewalReport is what one Renew pass did.
 type RenewalReport struct {
 	Reminded, Renewed, Failed, Lapsed, Pending, Deferred int
+	// Charges are the renewals this pass charged or saw refused, in order
+	// (replay prints them).
+	Charges []RenewalCharge
+}
+
+// RenewalCharge is one renewal attempt's outcome.
+type RenewalCharge struct {
+	Subscription int64
+	MSISDN       string
+	Merchant     string
+	OrderID      int64
+	Amount       Money
+	Outcome      Outcome // charged, rejected or pending
+	Reason       Reason
+}
+
+func (r *RenewalReport) add(s Subscription, orderID int64, out Outcome, reason Reason) {
+	r.Charges = append(r.Charges, RenewalCharge{Subscription: s.ID, MSISDN: s.MSISDN, Merchant: s.Merchant, OrderID: orderID,
+		Amount: s.Amount, Outcome: out, Reason: reason})
+}
+
+// Empty reports whether the pass did nothing.
+func (r RenewalReport) Empty() bool {
+	return r.Reminded+r.Renewed+r.Failed+r.Lapsed+r.Pending+r.Deferred == 0
 }
 
 // renewBatch bounds one store read of Renew.
@@ -618,6 +642,9 @@ func (e *Engine) renewOne(ctx context.Context, s Subscription, rep *RenewalRepor
 		return fmt.Errorf("renewal order %s: %w", key, err)
 	}
 	if res.Outcome == OutcomeRejected { // refused before any order: the limits' pre-check, the catalog, the rules
+		if !TransientRenewal(res.Reason) {
+			rep.add(s, 0, OutcomeRejected, res.Reason)
+		}
 		return e.renewalFailed(ctx, s, res.Reason, true, rep)
 	}
 	o := res.Order
@@ -629,6 +656,9 @@ func (e *Engine) renewOne(ctx context.Context, s Subscription, rep *RenewalRepor
 		rep.Pending++ // the recovery sweep resolves it
 		return nil
 	case OrderFailed, OrderExpired, OrderVoided:
+		if !TransientRenewal(o.Reason) {
+			rep.add(s, o.ID, OutcomeRejected, o.Reason)
+		}
 		return e.renewalFailed(ctx, s, o.Reason, true, rep)
 	}
 	cr, err := e.Charge(ctx, ChargeRequest{Source: src, OrderID: o.ID})
@@ -638,6 +668,9 @@ func (e *Engine) renewOne(ctx context.Context, s Subscription, rep *RenewalRepor
 	}
 	if err != nil {
 		return fmt.Errorf("charging renewal %s: %w", key, err)
+	}
+	if cr.Outcome != OutcomeRejected || !TransientRenewal(cr.Reason) {
+		rep.add(s, o.ID, cr.Outcome, cr.Reason)
 	}
 	switch cr.Outcome {
 	case OutcomeCharged:

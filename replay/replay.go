@@ -97,7 +97,7 @@ type Options struct {
 // Event is one line of replay's output.
 type Event struct {
 	At        string `json:"at"`
-	Kind      string `json:"kind"` // mt, charge, reject, expire
+	Kind      string `json:"kind"` // mt, charge, reject, expire, unsubscribe
 	MSISDN    string `json:"msisdn"`
 	From      string `json:"from,omitempty"` // mt: the service address
 	Text      string `json:"text,omitempty"` // mt
@@ -251,10 +251,12 @@ type player struct {
 	sum     Summary
 	join    *joiner
 	started bool
-	expiry  expiryHeap
-	tracked map[int64]bool     // orders in expiry
-	closed  map[int64]bool     // orders known to be no longer pending
-	latest  map[string][]int64 // phone → orders prompted, oldest first (pruned)
+	// nextRenewal is the virtual instant of the next renewal pass.
+	nextRenewal time.Time
+	expiry      expiryHeap
+	tracked     map[int64]bool     // orders in expiry
+	closed      map[int64]bool     // orders known to be no longer pending
+	latest      map[string][]int64 // phone → orders prompted, oldest first (pruned)
 }
 
 func newPlayer(env *env, out io.Writer, o Options) *player {
@@ -312,7 +314,75 @@ func (p *player) advance(ctx context.Context, t time.Time) error {
 	if !p.started {
 		p.started = true
 		clk.Set(t)
+		p.nextRenewal = nextRenewalRun(t, p.env.engine.Config().Location)
 	}
+	for !p.nextRenewal.After(t) {
+		if err := p.expireUntil(ctx, p.nextRenewal); err != nil {
+			return err
+		}
+		if p.nextRenewal.After(clk.Now()) {
+			clk.Set(p.nextRenewal)
+		}
+		if err := p.renew(ctx); err != nil {
+			return err
+		}
+		p.nextRenewal = nextRenewalRun(p.nextRenewal, p.env.engine.Config().Location)
+	}
+	if err := p.expireUntil(ctx, t); err != nil {
+		return err
+	}
+	if t.After(clk.Now()) {
+		clk.Set(t)
+	}
+	return nil
+}
+
+// RenewalHour is the hour (operator's zone) at which offline replay runs
+// the subscription renewal pass each virtual day, as serve's default
+// schedule (subscriptions.schedule "0 1 * * *") does.
+const RenewalHour = 1
+
+// nextRenewalRun is the first RenewalHour:00 strictly after t.
+func nextRenewalRun(t time.Time, loc *time.Location) time.Time {
+	l := t.In(loc)
+	r := time.Date(l.Year(), l.Month(), l.Day(), RenewalHour, 0, 0, 0, loc)
+	if !r.After(t) {
+		r = time.Date(l.Year(), l.Month(), l.Day()+1, RenewalHour, 0, 0, 0, loc)
+	}
+	return r
+}
+
+// renew runs one subscription renewal pass at the clock's now and prints
+// what it charged or refused.
+func (p *player) renew(ctx context.Context) error {
+	rep, err := p.env.engine.Renew(ctx)
+	if err != nil {
+		return fmt.Errorf("renewing subscriptions: %w", err)
+	}
+	for _, c := range rep.Charges {
+		switch c.Outcome {
+		case billing.OutcomeCharged:
+			p.sum.Charges++
+			p.sum.Total += c.Amount
+			mt := p.sum.ByMerchant[c.Merchant]
+			mt.Charges++
+			mt.Amount += c.Amount
+			p.sum.ByMerchant[c.Merchant] = mt
+			p.emit(Event{Kind: "charge", MSISDN: c.MSISDN, AmountFen: c.Amount.Fen(), Merchant: c.Merchant, Order: c.OrderID})
+		case billing.OutcomeRejected:
+			p.sum.Rejections[c.Reason]++
+			p.emit(Event{Kind: "reject", MSISDN: c.MSISDN, Order: c.OrderID, Reason: string(c.Reason)})
+		case billing.OutcomePending:
+			p.sum.Unresolved++
+		}
+	}
+	return p.flushMTs(ctx)
+}
+
+// expireUntil expires, each at its own instant, the orders whose code
+// validity ends at or before t.
+func (p *player) expireUntil(ctx context.Context, t time.Time) error {
+	clk := p.env.clock
 	for len(p.expiry) > 0 && !p.expiry[0].expires.After(t) {
 		at := p.expiry[0].expires
 		var due []pendingOrder
@@ -357,9 +427,6 @@ func (p *player) advance(ctx context.Context, t time.Time) error {
 		if err := p.flushMTs(ctx); err != nil {
 			return err
 		}
-	}
-	if t.After(clk.Now()) {
-		clk.Set(t)
 	}
 	return nil
 }
@@ -485,6 +552,10 @@ func (p *player) result(ctx context.Context, phone string, r billing.Result) err
 		p.sum.Rejections[r.Reason]++
 		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})
 	case billing.OutcomeCancelled:
+		if r.OrderID == 0 { // subscriptions cancelled (0000 reply, TD): the MT says which
+			p.emit(Event{Kind: "unsubscribe", MSISDN: phone})
+			return nil
+		}
 		p.markClosed(r.OrderID)
 		p.sum.Rejections[r.Reason]++
 		p.emit(Event{Kind: "reject", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)})

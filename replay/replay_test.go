@@ -95,6 +95,10 @@ func goldenCases(t testing.TB) []goldenCase {
 		}},
 		{name: "boundaries", path: "testdata/boundaries.jsonl", opts: func(o *Options) { o.CreditLimit = billing.Yuan(1000) }},
 		{name: "multipart", path: "testdata/multipart.jsonl"},
+		{name: "subscriptions", path: "testdata/subscriptions.jsonl", opts: func(o *Options) {
+			o.Config.Merchants[1].Products = append(o.Config.Merchants[1].Products,
+				billing.Product{Keyword: "YUE", Name: "音乐包月", Amount: billing.Yuan(10), Period: billing.PeriodMonth})
+		}},
 		{name: "redacted", path: "testdata/reasons.jsonl", opts: func(o *Options) { o.Redact = true }},
 		{name: "kannel", path: "../trace/testdata/kannel-access.log", format: trace.Kannel, loc: time.UTC},
 		{name: "pcap", path: "../trace/testdata/smpp-kannel.pcap", format: trace.PCAP},

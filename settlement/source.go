@@ -12,8 +12,9 @@ type LineKind string
 
 // Line kinds as written in the statement's type column.
 const (
-	KindPay    LineKind = "pay"
-	KindRefund LineKind = "refund"
+	KindPay     LineKind = "pay"
+	KindRenewal LineKind = "renewal" // a monthly subscription's renewal (counted as a payment)
+	KindRefund  LineKind = "refund"
 )
 
 // Line is one payment or refund of a merchant's business day.

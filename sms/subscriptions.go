@@ -133,7 +133,7 @@ func hasSubscription(m billing.Merchant, keyword string) bool {
 // date), {day} (renewal day of the month), {until} (last day paid for),
 // {keyword}, {service} (the service code), {list}, {no}.
 var subscriptionTexts = map[string]textDef{
-	"subscribed": {"订购成功：{merchant}{product}包月，{amount}元/月，交易号{txn}。下次续订扣费{next}，此后每月{day}日（无此日则为月末）自动续订。退订请发送TD{keyword}至本号码，或发送0000至{service}查询退订。",
+	"subscribed": {"订购成功：{merchant}{product}，{amount}元/月，交易号{txn}。下次续订扣费{next}，此后每月{day}日（无此日则为月末）自动续订。退订请发送TD{keyword}至本号码，或发送0000至{service}查询退订。",
 		[]string{"amount", "next"}},
 	"renewed": {"包月续订成功：{merchant}{product}{amount}元，交易号{txn}，本期有效至{until}，下次续订{next}。退订请发送TD{keyword}至本号码。",
 		[]string{"amount"}},
@@ -143,8 +143,8 @@ var subscriptionTexts = map[string]textDef{
 	"subscriptions_none":  {"您目前没有订购包月业务。", nil},
 	"unsubscribed":        {"退订成功：{list}。已付费的本期仍可使用，到期后不再扣费。", []string{"list"}},
 	"unsubscribed_item":   {"{merchant}{product}（可用至{until}）", nil},
-	"renewal_reminder":    {"温馨提示：您订购的{merchant}{product}包月业务将于{next}自动续订，扣费{amount}元。如需退订，请发送TD{keyword}至{addr}。", []string{"next", "amount"}},
-	"subscription_lapsed": {"您订购的{merchant}{product}包月业务多次续订扣费未成功，已停止，之后不再扣费。如需继续使用请重新订购。", nil},
+	"renewal_reminder":    {"温馨提示：您在{merchant}订购的{product}将于{next}自动续订，扣费{amount}元。如需退订，请发送TD{keyword}至{addr}。", []string{"next", "amount"}},
+	"subscription_lapsed": {"您在{merchant}订购的{product}多次续订扣费未成功，已停止，之后不再扣费。如需继续使用请重新订购。", nil},
 
 	string(billing.ReasonAlreadySubscribed): {"您已订购该包月业务，无需重复订购，本次未扣费。查询或退订请发送0000至{service}。", nil},
 	string(billing.ReasonNoSubscription):    {"没有找到可退订的包月业务。发送0000至{service}可查询您订购的包月业务。", nil},

@@ -87,7 +87,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) billing.RenewalReport {
 	if err != nil && ctx.Err() == nil {
 		s.log.Error("renewal pass failed; the next firing retries", "err", err)
 	}
-	if rep != (billing.RenewalReport{}) {
+	if !rep.Empty() {
 		s.log.Info("renewal pass", "renewed", rep.Renewed, "failed", rep.Failed, "lapsed", rep.Lapsed,
 			"pending", rep.Pending, "deferred", rep.Deferred, "reminded", rep.Reminded)
 	}

@@ -125,7 +125,7 @@ func testSubscriptionCalendar(t *testing.T, open Open) {
 	}
 
 	e.at(2027, time.February, 20, 9)
-	if rep := e.renew(); rep != (billing.RenewalReport{}) {
+	if rep := e.renew(); !rep.Empty() {
 		t.Fatalf("nothing due on Feb 20: %+v", rep)
 	}
 	e.at(2027, time.February, 25, 9)
@@ -224,7 +224,7 @@ func testRenewalRefusals(t *testing.T, open Open) {
 	// Lapsed: nothing is due any more, and the quota holds only the day's
 	// purchases.
 	e.clock.Advance(40 * 24 * time.Hour)
-	if rep := e.renew(); rep != (billing.RenewalReport{}) {
+	if rep := e.renew(); !rep.Empty() {
 		t.Fatalf("after the lapse: %+v", rep)
 	}
 }

@@ -56,7 +56,7 @@ const linesSQL = `
 SELECT merchant, at, charge_id, refund_id, merchant_ref, msisdn, product_name, kind, method, amount_fen FROM (
     SELECT c.merchant, c.resolved_at AS at, c.id AS charge_id, 0::bigint AS refund_id,
            COALESCE(o.merchant_ref, '') AS merchant_ref, c.msisdn, o.product_name,
-           'pay' AS kind, c.method, c.amount_fen
+           CASE WHEN o.channel = 'subscription' THEN 'renewal' ELSE 'pay' END AS kind, c.method, c.amount_fen
       FROM charges c JOIN orders o ON o.id = c.order_id
      WHERE c.status = 'succeeded' AND c.resolved_at >= $1 AND c.resolved_at < $2
        AND ($3::text = '' OR c.merchant = $3::text)
