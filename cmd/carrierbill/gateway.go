@@ -27,8 +27,8 @@ import (
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
-	"github.com/carrierbill/carrierbill/verify"
 	"github.com/carrierbill/carrierbill/subscriptions"
+	"github.com/carrierbill/carrierbill/verify"
 )
 
 // Gateway is the whole running program that `serve` starts: the store, the
