@@ -217,11 +217,20 @@ func (c *Client) Exchange(ctx context.Context, m *diam.Message) (*diam.Message, 
 	return nil, last
 }
 
-// Opens counts the connections opened so far, over every peer.
-func (c *Client) Opens() int {
-	n := 0
+// Stats are counters over every peer since the client started.
+type Stats struct {
+	Opens        int // connections opened (capabilities exchanged)
+	DWAs         int // answers to our watchdog requests
+	DWRsAnswered int // the peers' watchdog requests we answered
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	var s Stats
 	for _, p := range c.peers {
-		n += int(p.opens.Load())
+		s.Opens += int(p.opens.Load())
+		s.DWAs += int(p.dwas.Load())
+		s.DWRsAnswered += int(p.dwrs.Load())
 	}
-	return n
+	return s
 }

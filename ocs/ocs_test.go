@@ -358,7 +358,7 @@ func TestMalformedAnswerKeepsConnection(t *testing.T) {
 	if err := ch.Debit(ctx5(t), "order:13", payer, 100); err != nil {
 		t.Fatal(err)
 	}
-	if n := ch.Client().Opens(); n != 1 {
+	if n := ch.Client().Stats().Opens; n != 1 {
 		t.Fatalf("the connection opened %d times, want 1 (it survived)", n)
 	}
 }
@@ -517,7 +517,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ocs1.sim.test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"ocs1.sim.test", "ocs.fd.test"}, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ocs
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -58,6 +59,8 @@ type peer struct {
 
 	lastRecv atomic.Int64 // unix nanos of the last message received
 	opens    atomic.Int64 // how many times a connection opened (tests)
+	dwas     atomic.Int64 // DWAs received (tests, interop)
+	dwrs     atomic.Int64 // the peer's DWRs answered
 }
 
 // open reports whether the peer has an open connection.
@@ -228,8 +231,9 @@ func (p *peer) serve(ctx context.Context, conn net.Conn) error {
 		case <-done:
 		}
 	}()
+	r := bufio.NewReaderSize(conn, 16<<10)
 	for {
-		f, err := readFrame(conn)
+		f, err := readFrame(r)
 		if err != nil {
 			stop(err)
 			break
@@ -241,6 +245,9 @@ func (p *peer) serve(ctx context.Context, conn net.Conn) error {
 				break
 			}
 			continue
+		}
+		if f.code == cmdDeviceWatchdog {
+			p.dwas.Add(1)
 		}
 		m, derr := decode(f)
 		if derr != nil {
@@ -310,7 +317,9 @@ func (p *peer) answerRequest(conn net.Conn, f frame) error {
 	rc := uint32(CodeSuccess)
 	flags := uint8(0)
 	switch f.code {
-	case cmdDeviceWatchdog, cmdDisconnectPeer:
+	case cmdDeviceWatchdog:
+		p.dwrs.Add(1)
+	case cmdDisconnectPeer:
 	default:
 		rc, flags = CodeCommandUnsupported, flagError
 	}

@@ -14,6 +14,7 @@
 package ocssim
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"net"
@@ -247,8 +248,9 @@ func (s *Server) serveConn(c net.Conn) {
 	dropNext := false
 	var late sync.WaitGroup
 	defer late.Wait()
+	r := bufio.NewReaderSize(c, 16<<10)
 	for {
-		raw, err := ocs.ReadRaw(c)
+		raw, err := ocs.ReadRaw(r)
 		if err != nil {
 			return
 		}
