@@ -122,7 +122,7 @@ func verifyOptions(c *config.Config, set *stores.Set, now time.Time) verify.Opti
 	o := verify.Options{
 		Location: c.Location(), Now: now,
 		PendingFor: c.Verify.PendingAge.D(), MOFor: c.Verify.MOAge.D(),
-		BuiltinCharge: true,
+		BuiltinCharge: !c.OCS.Enabled, // with the OCS charging, the phone money is not in account_debits
 		Limits:        map[string]verify.Limits{},
 		Statements:    set.Settlement, StatementsDir: c.StatementsDir(),
 	}
