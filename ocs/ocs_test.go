@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -530,4 +531,33 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// Closing the charger and the simulator leaves no goroutine behind (not
+// parallel: it counts the process's goroutines).
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		sim := ocssim.New("ocs1.sim.test", "sim.test", nil)
+		sim.SetAccount(payer, ocssim.Account{Balance: 1000})
+		if err := sim.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		retries := 0
+		ch, err := ocs.New(ocs.Options{
+			Client: ocs.ClientOptions{OriginHost: "gw", OriginRealm: "r", DestinationRealm: "sim.test",
+				Peers: []ocs.Peer{{Addr: sim.Addr()}, {Addr: "127.0.0.1:1"}}, AnswerTimeout: 200 * time.Millisecond, Retries: &retries,
+				WatchdogInterval: 50 * time.Millisecond, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond},
+			ServiceContextID: "x",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		if err := ch.Debit(ctx5(t), "order:1", payer, 100); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }

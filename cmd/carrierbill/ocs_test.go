@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
+	"github.com/carrierbill/carrierbill/ocs"
 	"github.com/carrierbill/carrierbill/ocs/ocssim"
 )
 
@@ -83,6 +86,20 @@ func TestServeChargesThroughOCS(t *testing.T) {
 	}
 	if st, _ := orderState(t, h, phone); st != "paid" {
 		t.Fatalf("order %s, want paid", st)
+	}
+	// A refund is a CCR-Event REFUND_ACCOUNT at the OCS.
+	var orderID int64
+	if err := h.g.pool.QueryRow(context.Background(), "SELECT id FROM orders WHERE msisdn IN ($1, '+' || $1) ORDER BY id DESC LIMIT 1", phone).Scan(&orderID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the same key twice: refunded once
+		if _, err := h.g.Engine.Refund(context.Background(), billing.RefundRequest{Source: billing.Source{Channel: billing.ChannelOperator},
+			OrderID: orderID, Amount: 500, Reason: "test", IdempotencyKey: "ocs-refund-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _ := sim.Account(phone); a.Balance != 4000 || sim.Refunds() != 1 {
+		t.Fatalf("OCS balance %d refunds %d after a 5.00 refund, want 4000 and 1", a.Balance, sim.Refunds())
 	}
 
 	// Refusals: each result code's reason reaches the order, and no
@@ -171,5 +188,47 @@ func TestServeOCSFailover(t *testing.T) {
 	}
 	if sim1.Debits() != 0 || sim2.Debits() != 1 {
 		t.Fatalf("debits %d/%d, want the second peer", sim1.Debits(), sim2.Debits())
+	}
+}
+
+// carrierbill ocs serves credit control: a charger connects and debits one
+// of its accounts, a suspended one is refused, and on exit it reports.
+func TestOCSCommand(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"ocs", "-listen", "127.0.0.1:0", "-account", "+8613900000002=20.00", "-suspended", "8613900000003"}, out, errb)
+	}()
+	var addr string
+	waitFor(t, "the simulator to listen", func() bool {
+		_, rest, ok := strings.Cut(out.String(), "credit control on ")
+		addr, _, _ = strings.Cut(rest, " ")
+		return ok && addr != ""
+	})
+	retries := 0
+	ch, err := ocs.New(ocs.Options{
+		Client: ocs.ClientOptions{OriginHost: "gw1.carrierbill.test", OriginRealm: "carrierbill.test", DestinationRealm: "ocs.test",
+			Peers: []ocs.Peer{{Addr: addr, Host: "ocs1.ocs.test"}}, AnswerTimeout: time.Second, Retries: &retries},
+		ServiceContextID: "32274@3gpp.org",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if err := ch.Debit(t.Context(), "order:1", "+8613900000002", 1500); err != nil {
+		t.Fatal(err)
+	}
+	var d *billing.Declined
+	if err := ch.Debit(t.Context(), "order:2", "+8613900000003", 100); !errors.As(err, &d) || d.Reason != billing.ReasonAccountSuspended {
+		t.Fatalf("suspended: %v", err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if o := out.String(); !strings.Contains(o, "1 debits") || !strings.Contains(o, "balance 5.00") {
+		t.Fatalf("report %q", o)
 	}
 }
