@@ -23,6 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the embedded store's file, read by the checks
 
+	"github.com/carrierbill/carrierbill/bank/banksim"
+	"github.com/carrierbill/carrierbill/bank/httpbank/httpbanktest"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/internal/faultproxy"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -44,6 +46,8 @@ type size struct {
 	netRounds    int           // database and Redis faults each
 	longHang     bool          // one database hang past the charger's timeout
 	smscRounds   int
+	bankRounds   int // bank faults
+	cards        int // subscribers paying by card in the bank scenario
 	workers      int
 	phones       int
 	quietTimeout time.Duration // for the gateway to finish its work
@@ -51,14 +55,14 @@ type size struct {
 
 func sizes() size {
 	if *longFlag {
-		s := size{kills: 60, twoGWFor: 40 * time.Second, twoGWKills: 6, netRounds: 12, longHang: true, smscRounds: 24,
+		s := size{kills: 60, twoGWFor: 40 * time.Second, twoGWKills: 6, netRounds: 12, longHang: true, smscRounds: 24, bankRounds: 20, cards: 60,
 			workers: 12, phones: 3000, quietTimeout: 3 * time.Minute}
 		if *killsFlag > 0 {
 			s.kills = *killsFlag
 		}
 		return s
 	}
-	s := size{kills: 3, twoGWFor: 6 * time.Second, twoGWKills: 1, netRounds: 3, smscRounds: 6,
+	s := size{kills: 3, twoGWFor: 6 * time.Second, twoGWKills: 1, netRounds: 3, smscRounds: 6, bankRounds: 5, cards: 12,
 		workers: 6, phones: 600, quietTimeout: 2 * time.Minute}
 	if *killsFlag > 0 {
 		s.kills = *killsFlag
@@ -116,6 +120,7 @@ func TestFaults(t *testing.T) {
 		{"database/postgres", func(e *env) { e.netFaults("database", e.pgProxy, sz.netRounds, sz.longHang) }},
 		{"redis/postgres", func(e *env) { e.netFaults("redis", e.redisProxy, sz.netRounds, false) }},
 		{"smsc/embedded", func(e *env) { e.smscFaults(sz.smscRounds) }},
+		{"bank/postgres", func(e *env) { e.bankFaults(sz.bankRounds, sz.cards) }},
 	}
 	// The long run goes one scenario at a time (clean figures); the short
 	// one runs them all at once (t.Run from several goroutines, whatever
@@ -203,6 +208,15 @@ type env struct {
 
 	pgProxy, redisProxy *faultproxy.Proxy
 
+	// The bank scenario (bank_test.go): the bank, its gateway, the card
+	// holders by number; extraYAML and extraEnv go to every gateway.
+	bank      *banksim.Bank
+	bankSrv   *httpbanktest.Server
+	adminAddr string
+	cards     map[string]cardHolder
+	extraYAML string
+	extraEnv  []string
+
 	gws     map[string]*gateway // by system_id
 	traffic *traffic
 	faults  map[string]int
@@ -257,6 +271,7 @@ merchants:
       - {keyword: GOLD, name: 金币, amount: "10.00"}
       - {keyword: BIG, name: 大礼包, amount: "30.00"}
 `, e.sim.Addr(), systemID)
+	b.WriteString(e.extraYAML)
 	path := filepath.Join(e.dir, systemID+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		e.t.Fatal(err)
@@ -286,6 +301,7 @@ func (e *env) start(systemID string) *gateway {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -489,6 +505,7 @@ func (e *env) finish(name string, took time.Duration) {
 	}
 	t.Logf("quiet after %.1fs", time.Since(q0).Seconds())
 	mos, paid, dups := e.check(db)
+	e.checkBank(db)
 	out, err := exec.Command(e.bin, "verify", "-config", e.config("gw1")).CombinedOutput()
 	if err != nil {
 		t.Errorf("carrierbill verify after %s: %v\n%s", name, err, out)

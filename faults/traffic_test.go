@@ -11,6 +11,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
+	"github.com/carrierbill/carrierbill/sms"
 )
 
 // mtLog keeps every MT the simulator received, by canonical number.
@@ -59,13 +60,19 @@ func (l *mtLog) since(phone string) int {
 // waitCode waits until phone receives, after its from-th MT, one that
 // carries a confirmation code (the only run of exactly six digits).
 func (l *mtLog) waitCode(ctx context.Context, phone string, from int) (string, bool) {
+	return l.waitMatch(ctx, phone, from, codeIn)
+}
+
+// waitMatch waits until phone receives, after its from-th MT, one that
+// match takes, and returns what it took.
+func (l *mtLog) waitMatch(ctx context.Context, phone string, from int, match func(string) (string, bool)) (string, bool) {
 	key := canonical(phone)
 	for {
 		l.mu.Lock()
 		mts, ch := l.byPhone[key], l.changed
 		l.mu.Unlock()
 		for i := from; i < len(mts); i++ {
-			if c, ok := codeIn(mts[i]); ok {
+			if c, ok := match(mts[i]); ok {
 				return c, true
 			}
 		}
@@ -101,6 +108,9 @@ type traffic struct {
 	wg     sync.WaitGroup
 	nAcked atomic.Int64
 	resent atomic.Int64
+	// cardPhones: the first cardPhones subscribers pay by card (the bank
+	// scenario), only they buy.
+	cardPhones int
 }
 
 func newTraffic(e *env, seed int64) *traffic {
@@ -112,6 +122,9 @@ func newTraffic(e *env, seed int64) *traffic {
 func (tr *traffic) phone(i int) string { return fmt.Sprintf("1390%07d", i) }
 
 func (tr *traffic) acked(phone, text string) {
+	// A card confirmation carries the wallet password: the gateway stores
+	// it redacted (DESIGN.md §4.9), and so is it looked up.
+	text, _ = sms.RedactMO(text)
 	tr.mu.Lock()
 	tr.acks[[2]string{canonical(phone), text}]++
 	tr.mu.Unlock()
@@ -133,10 +146,19 @@ func (tr *traffic) start(systemIDs []string, dual bool) {
 					return
 				default:
 				}
-				phone := tr.phone(i % tr.e.sz.phones)
+				n := tr.e.sz.phones
+				if tr.cardPhones > 0 {
+					n = tr.cardPhones
+				}
+				phone := tr.phone(i % n)
 				kw := "GOLD"
 				if rng.Intn(10) < 3 {
 					kw = "BIG"
+				}
+				var card cardHolder
+				if tr.cardPhones > 0 {
+					kw += " K"
+					card = tr.e.cards[canonical(phone)]
 				}
 				from := tr.e.mts.since(phone)
 				if !tr.deliver(phone, kw, "") {
@@ -151,6 +173,9 @@ func (tr *traffic) start(systemIDs []string, dual bool) {
 				tr.mu.Lock()
 				tr.codes[canonical(phone)]++
 				tr.mu.Unlock()
+				if card.password != "" {
+					code += " " + card.password
+				}
 				if !dual {
 					if !tr.deliver(phone, code, "") {
 						return
