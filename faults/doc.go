@@ -17,7 +17,9 @@
 //   - Redis cut and held the same way;
 //   - the SMSC dropping the link, not answering submit_sm, throttling,
 //     redelivering a deliver_sm whose ack was lost, reusing sequence
-//     numbers (smpp/smsc/faults.go).
+//     numbers (smpp/smsc/faults.go);
+//   - the bank (card payments through the HTTP adapter) and the OCS
+//     (Diameter) debiting and then not answering, timing out, refusing.
 //
 // After each scenario the traffic stops, the gateway finishes its work, and
 // the suite checks: every acknowledged MO is stored and processed; no

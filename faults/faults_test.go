@@ -27,6 +27,7 @@ import (
 	"github.com/carrierbill/carrierbill/bank/httpbank/httpbanktest"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/internal/faultproxy"
+	"github.com/carrierbill/carrierbill/ocs/ocssim"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
 )
 
@@ -47,6 +48,7 @@ type size struct {
 	longHang     bool          // one database hang past the charger's timeout
 	smscRounds   int
 	bankRounds   int // bank faults
+	ocsRounds    int // OCS faults
 	cards        int // subscribers paying by card in the bank scenario
 	workers      int
 	phones       int
@@ -55,14 +57,14 @@ type size struct {
 
 func sizes() size {
 	if *longFlag {
-		s := size{kills: 60, twoGWFor: 40 * time.Second, twoGWKills: 6, netRounds: 12, longHang: true, smscRounds: 24, bankRounds: 20, cards: 60,
+		s := size{kills: 60, twoGWFor: 40 * time.Second, twoGWKills: 6, netRounds: 12, longHang: true, smscRounds: 24, bankRounds: 20, cards: 60, ocsRounds: 21,
 			workers: 12, phones: 3000, quietTimeout: 3 * time.Minute}
 		if *killsFlag > 0 {
 			s.kills = *killsFlag
 		}
 		return s
 	}
-	s := size{kills: 3, twoGWFor: 6 * time.Second, twoGWKills: 1, netRounds: 3, smscRounds: 6, bankRounds: 5, cards: 12,
+	s := size{kills: 3, twoGWFor: 6 * time.Second, twoGWKills: 1, netRounds: 3, smscRounds: 6, bankRounds: 5, cards: 12, ocsRounds: 7,
 		workers: 6, phones: 600, quietTimeout: 2 * time.Minute}
 	if *killsFlag > 0 {
 		s.kills = *killsFlag
@@ -121,6 +123,7 @@ func TestFaults(t *testing.T) {
 		{"redis/postgres", func(e *env) { e.netFaults("redis", e.redisProxy, sz.netRounds, false) }},
 		{"smsc/embedded", func(e *env) { e.smscFaults(sz.smscRounds) }},
 		{"bank/postgres", func(e *env) { e.bankFaults(sz.bankRounds, sz.cards) }},
+		{"ocs/embedded", func(e *env) { e.ocsFaults(sz.ocsRounds) }},
 	}
 	// The long run goes one scenario at a time (clean figures); the short
 	// one runs them all at once (t.Run from several goroutines, whatever
@@ -216,6 +219,7 @@ type env struct {
 	cards     map[string]cardHolder
 	extraYAML string
 	extraEnv  []string
+	ocs       *ocssim.Server // the OCS scenario (ocs_test.go)
 
 	gws     map[string]*gateway // by system_id
 	traffic *traffic
@@ -506,6 +510,7 @@ func (e *env) finish(name string, took time.Duration) {
 	t.Logf("quiet after %.1fs", time.Since(q0).Seconds())
 	mos, paid, dups := e.check(db)
 	e.checkBank(db)
+	e.checkOCS(db)
 	out, err := exec.Command(e.bin, "verify", "-config", e.config("gw1")).CombinedOutput()
 	if err != nil {
 		t.Errorf("carrierbill verify after %s: %v\n%s", name, err, out)
