@@ -42,6 +42,12 @@ type OCS struct {
 	// ReconnectMin and ReconnectMax bound the reconnect backoff (1s, 30s).
 	ReconnectMin Duration `yaml:"reconnect_min"`
 	ReconnectMax Duration `yaml:"reconnect_max"`
+	// MerchantInfo is where requests carry the merchant code and product
+	// keyword for the OCS: service_information (3GPP Service-Information /
+	// Service-Specific-Info, type 1 merchant, 2 product; the default),
+	// service_parameter_info (RFC 4006 Service-Parameter-Info, same types)
+	// or none.
+	MerchantInfo string `yaml:"merchant_info"`
 	// Service is how the OCS rates a payment no entry of Services names.
 	Service OCSService `yaml:"service"`
 	// Services rate one merchant, or one product of it (a product entry
@@ -83,6 +89,9 @@ const ocsChargeBudget = 10 * time.Second
 func (o *OCS) applyDefaults() {
 	if o.SessionIDPrefix == "" {
 		o.SessionIDPrefix = o.OriginRealm
+	}
+	if o.MerchantInfo == "" {
+		o.MerchantInfo = "service_information"
 	}
 	if o.AnswerTimeout == 0 {
 		o.AnswerTimeout = Duration(1500 * time.Millisecond)
@@ -128,6 +137,11 @@ func (c *Config) checkOCS(p *problems) {
 		p.add("ocs.service_context_id", "is required when ocs.enabled is true (e.g. \"32274@3gpp.org\")")
 	case len(o.ServiceContextID) > 255 || strings.ContainsAny(o.ServiceContextID, " \t\r\n"):
 		p.add("ocs.service_context_id", "%q: at most 255 characters, no spaces", o.ServiceContextID)
+	}
+	switch o.MerchantInfo {
+	case "service_information", "service_parameter_info", "none":
+	default:
+		p.add("ocs.merchant_info", "%q is not service_information, service_parameter_info or none", o.MerchantInfo)
 	}
 	if len(o.Peers) == 0 && o.Enabled {
 		p.add("ocs.peers", "at least one peer is required when ocs.enabled is true")

@@ -57,6 +57,7 @@ func TestOCSSection(t *testing.T) {
 		{"watchdog", "ocs: {watchdog_interval: 1ms}", "ocs.watchdog_interval"},
 		{"backoff", "ocs: {reconnect_min: 1m, reconnect_max: 1s}", "ocs.reconnect_min"},
 		{"unknown merchant", "ocs: {services: [{merchant: \"9\", service_identifier: 1}]}", "ocs.services[0].merchant"},
+		{"merchant info", "ocs: {merchant_info: avp}", "ocs.merchant_info"},
 		{"unknown key", "ocs: {charger: ocs}", "ocs.charger"},
 	}
 	for _, tt := range tests {

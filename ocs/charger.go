@@ -59,6 +59,10 @@ type Options struct {
 	// per merchant or per product (a product rule wins).
 	Default Service
 	Rules   []ServiceRule
+	// MerchantInfo says where the merchant and product go in a request:
+	// InServiceInformation (the default), InServiceParameterInfo or
+	// Nowhere.
+	MerchantInfo MerchantInfo
 	// Describe finds a charge from its key (Status and Refund need the
 	// merchant, product and amount); nil: the Default service only, and
 	// Status cannot resolve.
@@ -66,6 +70,23 @@ type Options struct {
 	Clock    clock.Clock
 	Logger   *slog.Logger
 }
+
+// MerchantInfo is where a request carries the merchant and the product.
+type MerchantInfo string
+
+// Where the merchant and product go.
+const (
+	// InServiceInformation: 3GPP Service-Information (873) holding
+	// Service-Specific-Info (1249) {Service-Specific-Type 1 merchant / 2
+	// product, Service-Specific-Data}, vendor 10415, not mandatory.
+	InServiceInformation MerchantInfo = "service_information"
+	// InServiceParameterInfo: RFC 4006 Service-Parameter-Info (440)
+	// {Service-Parameter-Type 1 merchant / 2 product, Service-Parameter-
+	// Value}, at command level, not mandatory.
+	InServiceParameterInfo MerchantInfo = "service_parameter_info"
+	// Nowhere: the OCS rates by Service-Identifier and Rating-Group alone.
+	Nowhere MerchantInfo = "none"
+)
 
 // Charger is billing.Charger over Diameter credit control.
 type Charger struct {
@@ -83,6 +104,13 @@ func New(o Options) (*Charger, error) {
 	}
 	if o.SessionPrefix == "" {
 		o.SessionPrefix = o.Client.OriginRealm
+	}
+	switch o.MerchantInfo {
+	case "":
+		o.MerchantInfo = InServiceInformation
+	case InServiceInformation, InServiceParameterInfo, Nowhere:
+	default:
+		return nil, fmt.Errorf("ocs: MerchantInfo %q is not %s, %s or %s", o.MerchantInfo, InServiceInformation, InServiceParameterInfo, Nowhere)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -187,15 +215,40 @@ func (ch *Charger) ccr(sessionID string, reqType, reqNum uint32, info ChargeInfo
 		m.NewAVP(avp.TerminationCause, avp.Mbit, 0, datatype.Enumerated(terminationLogout))
 	}
 	if info.Merchant != "" {
-		// Service-Information (3GPP TS 32.299), vendor-specific and not
-		// mandatory: an OCS that does not read it ignores it.
-		spec := []*diam.AVP{specific(specificMerchant, info.Merchant)}
-		if info.Product != "" {
-			spec = append(spec, specific(specificProduct, info.Product))
+		ch.merchantInfo(m, info)
+	}
+	return m
+}
+
+// merchantInfo adds the merchant and product where Options.MerchantInfo
+// says. Neither is mandatory (no M bit): an OCS that does not read them
+// ignores them.
+func (ch *Charger) merchantInfo(m *diam.Message, info ChargeInfo) {
+	pairs := []struct {
+		typ  uint32
+		data string
+	}{{specificMerchant, info.Merchant}, {specificProduct, info.Product}}
+	switch ch.o.MerchantInfo {
+	case Nowhere:
+	case InServiceParameterInfo:
+		for _, p := range pairs {
+			if p.data == "" {
+				continue
+			}
+			m.NewAVP(avp.ServiceParameterInfo, 0, 0, &diam.GroupedAVP{AVP: []*diam.AVP{
+				diam.NewAVP(avp.ServiceParameterType, 0, 0, datatype.Unsigned32(p.typ)),
+				diam.NewAVP(avp.ServiceParameterValue, 0, 0, datatype.OctetString(p.data)),
+			}})
+		}
+	default: // InServiceInformation
+		var spec []*diam.AVP
+		for _, p := range pairs {
+			if p.data != "" {
+				spec = append(spec, specific(p.typ, p.data))
+			}
 		}
 		m.NewAVP(avp.ServiceInformation, avp.Vbit, VendorTGPP, &diam.GroupedAVP{AVP: spec})
 	}
-	return m
 }
 
 func specific(typ uint32, data string) *diam.AVP {
@@ -238,6 +291,10 @@ func (ch *Charger) exchange(ctx context.Context, m *diam.Message) (Outcome, bill
 	a, err := ch.c.Exchange(ctx, m)
 	if err != nil {
 		return Unknown, "", 0, nil, &unknownOutcome{err}
+	}
+	// An answer for another session is not this request's answer.
+	if want, got := Text(Find(m.AVP, avp.SessionID)), Text(Find(a.AVP, avp.SessionID)); got != want {
+		return Unknown, "", 0, nil, &unknownOutcome{fmt.Errorf("%w: answer for session %q", ErrMalformed, got)}
 	}
 	rc := answerCode(a)
 	out, reason := Classify(rc)

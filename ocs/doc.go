@@ -18,9 +18,11 @@
 // Currency-Code 156. Subscription-Id is END_USER_E164 with the number's
 // digits; Service-Identifier and Rating-Group (inside Multiple-Services-
 // Credit-Control) come from configuration per merchant or product; the
-// merchant and product also go in Service-Information (3GPP vendor AVPs,
-// Service-Specific-Info type 1 merchant, 2 product; not mandatory, so an
-// OCS that does not read them ignores them).
+// merchant and product also go where the OCS wants them
+// (Options.MerchantInfo): in Service-Information (3GPP vendor AVPs,
+// Service-Specific-Info type 1 merchant, 2 product), in RFC 4006
+// Service-Parameter-Info (the same types), or nowhere; never mandatory,
+// so an OCS that does not read them ignores them.
 //
 // Why the session-based flow and not direct debiting (a single CCR-Event
 // DIRECT_DEBITING): with a session, money moves only at CCR-T, and the

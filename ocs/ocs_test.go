@@ -400,6 +400,24 @@ func TestWatchdogTimeoutAndFailover(t *testing.T) {
 	eventually(t, "the first peer to reconnect", func() bool { return len(ch.Client().OpenPeers()) == 2 })
 }
 
+// A peer answering 3004 DIAMETER_TOO_BUSY: the request goes to the next
+// peer, same Session-Id.
+func TestTooBusyTriesNextPeer(t *testing.T) {
+	t.Parallel()
+	sim1, sim2 := newSim(t), newSim(t)
+	cs := &charges{}
+	ch := newCharger(t, cs, setup{retries: 1}, sim1, sim2)
+	eventually(t, "both peers open", func() bool { return len(ch.Client().OpenPeers()) == 2 })
+	sim1.SetFaults(ocssim.Faults{TooBusy: true})
+	cs.add("order:23", ocs.ChargeInfo{MSISDN: payer, Amount: 100})
+	if err := ch.Debit(ctx5(t), "order:23", payer, 100); err != nil {
+		t.Fatal(err)
+	}
+	if sim1.Debits() != 0 || sim2.Debits() != 1 {
+		t.Fatalf("debits %d/%d, want the second peer", sim1.Debits(), sim2.Debits())
+	}
+}
+
 // A request in flight on a peer that goes silent fails over to the next
 // peer with the same Session-Id (the T bit set).
 func TestInFlightFailover(t *testing.T) {
@@ -492,6 +510,39 @@ func TestSessionIDStable(t *testing.T) {
 	}
 	if want := "carrierbill.test;"; a[:len(want)] != want {
 		t.Fatalf("session id %q does not start with the prefix", a)
+	}
+}
+
+// The merchant and product reach the OCS where it wants them, with the
+// Service-Identifier and Rating-Group of the merchant's rule.
+func TestMerchantInfoPlacement(t *testing.T) {
+	t.Parallel()
+	for _, where := range []ocs.MerchantInfo{ocs.InServiceInformation, ocs.InServiceParameterInfo, ocs.Nowhere} {
+		sim := newSim(t)
+		retries := 0
+		ch, err := ocs.New(ocs.Options{
+			Client: ocs.ClientOptions{OriginHost: "gw", OriginRealm: "r", DestinationRealm: "sim.test",
+				Peers: []ocs.Peer{{Addr: sim.Addr()}}, AnswerTimeout: time.Second, Retries: &retries},
+			ServiceContextID: "32274@3gpp.org", MerchantInfo: where,
+			Rules: []ocs.ServiceRule{{Merchant: "8001", Service: ocs.Service{Identifier: 8001, RatingGroup: 80}}},
+			Describe: func(context.Context, string) (ocs.ChargeInfo, error) {
+				return ocs.ChargeInfo{MSISDN: payer, Amount: 100, Merchant: "8001", Product: "VIP"}, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Debit(ctx5(t), "order:1", payer, 100); err != nil {
+			t.Fatal(err)
+		}
+		ch.Close()
+		want := ocssim.Rating{MSISDN: "8613800138000", ServiceIdentifier: 8001, RatingGroup: 80, Merchant: "8001", Product: "VIP"}
+		if where == ocs.Nowhere {
+			want.Merchant, want.Product = "", ""
+		}
+		if got := sim.Ratings(); len(got) != 1 || got[0] != want {
+			t.Fatalf("%s: rated %+v, want %+v", where, got, want)
+		}
 	}
 }
 

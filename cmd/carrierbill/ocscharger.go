@@ -49,6 +49,7 @@ func openOCS(c *config.Config, store billing.Store, log *slog.Logger) (*ocs.Char
 		},
 		ServiceContextID: o.ServiceContextID,
 		SessionPrefix:    o.SessionIDPrefix,
+		MerchantInfo:     ocs.MerchantInfo(o.MerchantInfo),
 		Default:          ocs.Service{Identifier: o.Service.ServiceIdentifier, RatingGroup: o.Service.RatingGroup},
 		Rules:            rules,
 		Describe:         describeCharge(store),

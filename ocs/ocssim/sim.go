@@ -54,6 +54,16 @@ type Faults struct {
 	Malformed bool
 }
 
+// Rating is what a CCR-Initial asked to be rated as.
+type Rating struct {
+	MSISDN            string // E.164 digits
+	ServiceIdentifier uint32
+	RatingGroup       uint32
+	// Merchant and Product as found in Service-Information/Service-
+	// Specific-Info or in Service-Parameter-Info (types 1 and 2).
+	Merchant, Product string
+}
+
 // Account is one prepaid account.
 type Account struct {
 	Balance   int64 // fen
@@ -78,6 +88,7 @@ type Server struct {
 	autoOpen int64             // > 0: an unknown number opens with this balance
 	answered map[string]uint32 // "sid/type/num" -> result code, for duplicates
 	faults   Faults
+	ratings  []Rating
 	debits   int
 	refunds  int
 	requests int
@@ -144,6 +155,13 @@ func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
+}
+
+// Ratings lists what each new CCR-Initial asked to be rated as, in order.
+func (s *Server) Ratings() []Rating {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Rating(nil), s.ratings...)
 }
 
 // OpenSessions counts the credit-control sessions holding a reservation.
@@ -387,9 +405,44 @@ func (s *Server) creditControl(m *diam.Message) (*diam.Message, bool) {
 		}
 		return finish(code, grant), false
 	}
+	if typ == 1 {
+		s.ratings = append(s.ratings, rating(m, msisdn, mscc))
+	}
 	code, grant, debited := s.apply(sid, int(typ), msisdn, mscc)
 	s.answered[dup] = code
 	return finish(code, grant), debited
+}
+
+// rating reads how a CCR-Initial asks to be rated.
+func rating(m *diam.Message, msisdn string, mscc []*diam.AVP) Rating {
+	r := Rating{MSISDN: msisdn}
+	if v, ok := ocs.Uint(ocs.Find(mscc, avp.ServiceIdentifier)); ok {
+		r.ServiceIdentifier = uint32(v)
+	}
+	if v, ok := ocs.Uint(ocs.Find(mscc, avp.RatingGroup)); ok {
+		r.RatingGroup = uint32(v)
+	}
+	set := func(typ uint64, data string) {
+		switch typ {
+		case 1:
+			r.Merchant = data
+		case 2:
+			r.Product = data
+		}
+	}
+	for _, a := range ocs.Children(ocs.Find(m.AVP, avp.ServiceInformation)) {
+		if a != nil && a.Code == avp.ServiceSpecificInfo {
+			t, _ := ocs.Uint(ocs.Find(ocs.Children(a), avp.ServiceSpecificType))
+			set(t, ocs.Text(ocs.Find(ocs.Children(a), avp.ServiceSpecificData)))
+		}
+	}
+	for _, a := range m.AVP {
+		if a != nil && a.Code == avp.ServiceParameterInfo {
+			t, _ := ocs.Uint(ocs.Find(ocs.Children(a), avp.ServiceParameterType))
+			set(t, ocs.Text(ocs.Find(ocs.Children(a), avp.ServiceParameterValue)))
+		}
+	}
+	return r
 }
 
 // apply acts on one new credit-control request; s.mu is held.
