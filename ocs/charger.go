@@ -309,7 +309,8 @@ func (ch *Charger) exchange(ctx context.Context, m *diam.Message) (Outcome, bill
 // Unit). A refusal of the CCR-I is *billing.Declined and leaves no session
 // open (RFC 4006 ends a session whose initial request failed); a grant
 // smaller than amount is released with a CCR-T using nothing and declined
-// insufficient_balance. A CCR-T answered with a refusal debited nothing and
+// insufficient_balance (even when the release goes unanswered: using
+// nothing never debits). A CCR-T answered with a refusal debited nothing and
 // is declined too. Anything unanswered is an unknown outcome.
 func (ch *Charger) Debit(ctx context.Context, key, msisdn string, amount billing.Money) error {
 	info := ChargeInfo{MSISDN: msisdn, Amount: amount}
@@ -334,8 +335,13 @@ func (ch *Charger) Debit(ctx context.Context, key, msisdn string, amount billing
 		// A partial grant cannot pay: give it back, debit nothing.
 		release := info
 		release.Amount = 0
+		// Declined whatever the release's answer: a CCR-T using nothing
+		// cannot debit, and a release that never arrived lets the
+		// reservation lapse at the OCS. (Reporting it unknown would send
+		// the recovery sweep's CCR-T with the full amount, which an OCS
+		// that saw the release would answer as a duplicate: "done".)
 		if _, _, _, _, err := ch.exchange(ctx, ch.ccr(sid, requestTermination, numTerminate, release)); err != nil {
-			return fmt.Errorf("releasing a partial grant of %s for %s (CCR-T): %w", billing.Money(g), key, err)
+			ch.log.Warn("releasing a partial grant failed; the OCS lets it lapse", "key", key, "granted", billing.Money(g).String(), "err", err)
 		}
 		return &billing.Declined{Reason: billing.ReasonInsufficientBalance}
 	}

@@ -228,6 +228,24 @@ func TestResultCodes(t *testing.T) {
 	}
 }
 
+// A grant smaller than the amount cannot pay: released, declined, nothing
+// debited, no session left open.
+func TestPartialGrantReleased(t *testing.T) {
+	t.Parallel()
+	sim := newSim(t)
+	sim.SetFaults(ocssim.Faults{PartialGrant: true})
+	cs := &charges{}
+	cs.add("order:50", ocs.ChargeInfo{MSISDN: payer, Amount: 1000})
+	ch := newCharger(t, cs, setup{}, sim)
+	var d *billing.Declined
+	if err := ch.Debit(ctx5(t), "order:50", payer, 1000); !errors.As(err, &d) || d.Reason != billing.ReasonInsufficientBalance {
+		t.Fatalf("partial grant: %v, want insufficient_balance", err)
+	}
+	if sim.Debits() != 0 || sim.OpenSessions() != 0 || balance(t, sim, payer) != 10000 {
+		t.Fatalf("debits %d open %d balance %d", sim.Debits(), sim.OpenSessions(), balance(t, sim, payer))
+	}
+}
+
 // An unknown outcome is resolved by the recovery sweep's Status: a busy
 // OCS processed nothing (none, and the key is spent), a silent one held
 // a reservation (Status completes it: done, debited once).

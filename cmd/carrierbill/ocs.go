@@ -38,7 +38,7 @@ was used, CCR-Event REFUND_ACCOUNT refunds; a repeated request (same Session-Id,
 request type and number) gets its first answer and moves no money again.
 
 Fault knobs: -silent, -no-answer, -delay 3s, -too-busy, -drop-after-debit N,
--drop-first-after-cea, -malformed.
+-drop-first-after-cea, -partial-grant, -malformed.
 
 Point the gateway at it (carrierbill.yaml):
   ocs: {enabled: true, origin_host: gw1.carrierbill.test, origin_realm: carrierbill.test,
@@ -66,6 +66,7 @@ func runOCS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&f.TooBusy, "too-busy", false, "fault: answer 3004 DIAMETER_TOO_BUSY")
 	fs.IntVar(&f.DropAfterDebit, "drop-after-debit", 0, "fault: after each of the next N debits, drop the connection unanswered")
 	fs.BoolVar(&f.DropFirstAfterCEA, "drop-first-after-cea", false, "fault: silently drop the first request after each CEA")
+	fs.BoolVar(&f.PartialGrant, "partial-grant", false, "fault: a reservation grants half of what was asked")
 	fs.BoolVar(&f.Malformed, "malformed", false, "fault: answers carry a Failed-AVP holding a zero-filled grouped AVP")
 	tz := fs.String("timezone", "Asia/Shanghai", "time zone of the log's timestamps (the operator's)")
 	if err := fs.Parse(args); err != nil {

@@ -7,7 +7,8 @@
 // answer without acting twice, and refuses a CCR-Initial on a Session-Id
 // already spent. Fault knobs make it stay silent, answer late, answer
 // 3004 DIAMETER_TOO_BUSY, drop the connection right after a debit, drop
-// the first request after a CEA, or send a malformed answer.
+// the first request after a CEA, grant half of a reservation, or send a
+// malformed answer.
 //
 // It keeps everything in memory and must never be used to move real
 // money; it never logs a phone number in clear.
@@ -48,6 +49,8 @@ type Faults struct {
 	// DropFirstAfterCEA: the first request after each CEA is read and
 	// silently dropped, unprocessed (a behaviour of some OCS peers).
 	DropFirstAfterCEA bool
+	// PartialGrant: a reservation grants half of what was asked.
+	PartialGrant bool
 	// Malformed: credit-control answers carry a Failed-AVP holding a
 	// zero-filled grouped AVP (go-diameter v4.1.0 panics decoding it); the
 	// request is processed.
@@ -473,6 +476,9 @@ func (s *Server) apply(sid string, typ int, msisdn string, mscc []*diam.AVP) (co
 			return ocs.CodeEndUserServiceDenied, 0, false
 		case acc.Balance-s.held[msisdn] < want:
 			return ocs.CodeCreditLimitReached, 0, false
+		}
+		if s.faults.PartialGrant {
+			want /= 2
 		}
 		ss.reserved, ss.open = want, true
 		s.held[msisdn] += want
