@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/carrierbill/carrierbill/billing"
 )
 
 // OCS is the operator's Online Charging System, reached over Diameter
@@ -84,7 +86,7 @@ type OCSServiceRule struct {
 
 // ocsChargeBudget is the engine's bound on one charger call (billing's
 // ChargeTimeout): a debit's two requests with all their retries must fit.
-const ocsChargeBudget = 10 * time.Second
+var ocsChargeBudget = billing.DefaultConfig().ChargeTimeout
 
 func (o *OCS) applyDefaults() {
 	if o.SessionIDPrefix == "" {
