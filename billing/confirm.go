@@ -45,7 +45,8 @@ type ChargeRequest struct {
 // OutcomePending (the recovery sweep resolves it). Errors: ErrBadRequest,
 // or a storage error (nothing committed, or only the reservation, which
 // recovery completes).
-func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (Result, error) {
+func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (out Result, outErr error) {
+	defer e.observe(RequestConfirm, &out, &outErr)
 	if err := checkNumber(r.MSISDN); err != nil {
 		return Result{}, err
 	}
@@ -61,7 +62,8 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (Result, error) 
 // Charge runs reserve → debit → resolve on a pending order (no code).
 // Refusals and outcomes as Confirm. Errors: ErrNotFound (no order),
 // ErrNotCancellable (not pending), or a storage error.
-func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (Result, error) {
+func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (out Result, outErr error) {
+	defer e.observe(RequestCharge, &out, &outErr)
 	res, err := e.charge(ctx, r.Source, "", func(tx Tx, _ time.Time) (Order, *Event, error) {
 		o, err := tx.GetOrder(ctx, r.OrderID)
 		if err != nil {

@@ -45,6 +45,8 @@ type Options struct {
 	CardBank CardBalancer
 	// Hasher verifies and sets wallet passwords.
 	Hasher *wallet.Hasher
+	// Observer is told what the engine did (metrics; observe.go); nil: none.
+	Observer Observer
 }
 
 // Engine is the billing engine every channel drives, through its typed API
@@ -66,6 +68,7 @@ type Engine struct {
 	cardCharger Charger
 	cardBank    CardBalancer
 	hasher      *wallet.Hasher
+	obs         Observer
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -82,7 +85,7 @@ func NewEngine(o Options) (*Engine, error) {
 	e := &Engine{
 		cfg: o.Config, store: o.Store, charger: o.Charger, limiter: o.Limiter, clock: o.Clock,
 		log: o.Logger, notifier: o.Notifier, lease: o.Lease, codes: o.Codes,
-		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher,
+		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, obs: o.Observer,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -141,10 +144,12 @@ func (e *Engine) Run(ctx context.Context, sweepEvery time.Duration) error {
 
 // Sweep runs each sweep once and logs what failed.
 func (e *Engine) Sweep(ctx context.Context) {
-	if _, err := e.ExpireOrders(ctx); err != nil && ctx.Err() == nil {
+	n, err := e.ExpireOrders(ctx)
+	if e.Observer().Sweep("expiry", n, err); err != nil && ctx.Err() == nil {
 		e.log.Error("expiry sweep failed", "err", err)
 	}
-	if _, err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+	n, err = e.Recover(ctx)
+	if e.Observer().Sweep("recovery", n, err); err != nil && ctx.Err() == nil {
 		e.log.Error("recovery sweep failed", "err", err)
 	}
 	if _, err := e.store.ScrubSentSecrets(ctx); err != nil && ctx.Err() == nil {
@@ -156,7 +161,8 @@ func (e *Engine) Sweep(ctx context.Context) {
 // engine could decide anything (an unreadable amount, an unknown command):
 // the refusal event goes to the Notifier and src.MO is marked processed, in
 // one transaction.
-func (e *Engine) Reject(ctx context.Context, src Source, msisdn string, reason Reason, merchant string) (Result, error) {
+func (e *Engine) Reject(ctx context.Context, src Source, msisdn string, reason Reason, merchant string) (res Result, err error) {
+	defer e.observe(RequestReject, &res, &err)
 	ev := Event{Kind: EventRefused, Reason: reason}
 	if m, ok := e.cfg.merchant(merchant); ok {
 		ev.Merchant = m
@@ -293,7 +299,7 @@ func (e *Engine) allow(ctx context.Context, rule Rule, key string) (Reason, time
 	}
 	d, err := e.limiter.Allow(ctx, rule, key)
 	if err != nil {
-		e.log.Warn("limiter unavailable; refusing", "rule", rule.Name, "err", err)
+		e.log.Warn("limiter unavailable; refusing", "rule", rule.Name, "err", err) // counted by ObserveLimiter
 		return ReasonServiceBusy, 0
 	}
 	if !d.Allowed {

@@ -17,7 +17,8 @@ import (
 // no card) come back as OutcomeRejected with their Reason and a refusal
 // event. Errors: ErrBadRequest, ErrIdempotencyConflict, or a storage error
 // (nothing was committed; retry).
-func (e *Engine) Purchase(ctx context.Context, r PurchaseRequest) (Result, error) {
+func (e *Engine) Purchase(ctx context.Context, r PurchaseRequest) (out Result, outErr error) {
+	defer e.observe(RequestPurchase, &out, &outErr)
 	if err := checkNumber(r.MSISDN); err != nil {
 		return Result{}, err
 	}
@@ -218,7 +219,8 @@ func (e *Engine) endOrder(ctx context.Context, tx Tx, o Order, status OrderStatu
 // no_pending_order when there is none. Errors: ErrNotFound (no such
 // order, or not r.MSISDN's), ErrNotCancellable (not pending), or a
 // storage error.
-func (e *Engine) Cancel(ctx context.Context, r CancelRequest) (Result, error) {
+func (e *Engine) Cancel(ctx context.Context, r CancelRequest) (out Result, outErr error) {
+	defer e.observe(RequestCancel, &out, &outErr)
 	var res Result
 	err := e.store.InTx(ctx, func(tx Tx) error {
 		now := e.clock.Now()

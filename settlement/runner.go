@@ -47,6 +47,9 @@ type Config struct {
 	// (a payment resolved at 23:59:59.9 may commit just after midnight);
 	// 0: 30 minutes.
 	Grace time.Duration
+	// Observe, when set, is told each run this process did (RunDate): the
+	// job, how long it took and its error (operations metrics).
+	Observe func(job string, took time.Duration, err error)
 }
 
 // Runner runs the settlement jobs: by hand (Generate), once per run across
@@ -402,7 +405,11 @@ func (r *Runner) RunDate(ctx context.Context, job string, date time.Time) (ran b
 			}
 		}
 	}()
+	started := time.Now() // a duration for operations, not a business time
 	_, genErr := r.Generate(runCtx, job, key, "")
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(job, time.Since(started), genErr)
+	}
 	if genErr != nil && context.Cause(runCtx) != nil && ctx.Err() == nil {
 		genErr = fmt.Errorf("%w (%w)", genErr, context.Cause(runCtx))
 	}

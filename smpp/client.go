@@ -23,6 +23,7 @@ import (
 // bound transmitting connection; MOs and receipts go to the Consumer.
 type Client struct {
 	consumer Consumer
+	obs      Observer
 	log      *slog.Logger
 	clk      clock.Clock
 	binds    []*bind
@@ -48,6 +49,7 @@ type bind struct {
 	lim   *limiter
 	rmu   sync.Mutex
 	reasm *Reassembler
+	ctl   *bindControl // operator's suspend/resume (observe.go)
 }
 
 // link is one connection role of a bind, reconnecting forever.
@@ -81,7 +83,7 @@ func NewClient(binds []BindConfig, consumer Consumer, opts Options) (*Client, er
 	if opts.MaxPDU <= 0 {
 		opts.MaxPDU = DefaultMaxPDU
 	}
-	c := &Client{consumer: consumer, log: opts.Logger, clk: opts.Clock, changed: make(chan struct{})}
+	c := &Client{consumer: consumer, obs: opts.Observer, log: opts.Logger, clk: opts.Clock, changed: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, bc := range binds {
@@ -93,7 +95,7 @@ func NewClient(binds []BindConfig, consumer Consumer, opts Options) (*Client, er
 		}
 		seen[bc.Name] = true
 		bc = bc.WithDefaults()
-		b := &bind{c: c, cfg: bc, reasm: NewReassemblerLimits(bc.PartTimeout, bc.Parts)}
+		b := &bind{c: c, cfg: bc, reasm: NewReassemblerLimits(bc.PartTimeout, bc.Parts), ctl: newBindControl()}
 		if bc.MaxPerSecond > 0 {
 			b.lim = &limiter{interval: time.Second / time.Duration(bc.MaxPerSecond)}
 		}
@@ -182,7 +184,8 @@ func (l *link) run(c *Client) {
 	defer c.wg.Done()
 	attempt := 0
 	for {
-		if l.ctx.Err() != nil {
+		if l.ctx.Err() != nil || !l.b.ctl.waitActive(l.ctx, l.stats) {
+			l.stats.setState("closed")
 			return
 		}
 		l.stats.setState("connecting")
@@ -204,6 +207,9 @@ func (l *link) run(c *Client) {
 			c.notify()
 			select {
 			case <-cn.dead:
+			case <-l.b.ctl.suspended():
+				l.stats.setState("unbinding")
+				cn.unbind()
 			case <-l.ctx.Done():
 				l.stats.setState("unbinding")
 				cn.unbind()
@@ -217,6 +223,9 @@ func (l *link) run(c *Client) {
 			if l.ctx.Err() != nil {
 				l.stats.setState("closed")
 				return
+			}
+			if l.b.ctl.isSuspended() {
+				continue
 			}
 			l.log.Warn("smpp: link down", "err", cn.deadErr)
 		}
@@ -323,6 +332,7 @@ func (c *Client) Submit(ctx context.Context, mt MT) (SubmitResult, error) {
 			var se *StatusError
 			switch {
 			case errors.As(err, &se) && (se.Status == StatusThrottled || se.Status == StatusMsgQFull):
+				c.observer().Throttled(cfg.Name)
 				t := time.NewTimer(cfg.RetryDelay)
 				select {
 				case <-t.C:

@@ -133,4 +133,6 @@ type Options struct {
 	Logger *slog.Logger // default: discard
 	Clock  clock.Clock  // default: clock.Real
 	MaxPDU int          // largest command_length accepted; default DefaultMaxPDU
+	// Observer is told MO ack latencies and throttles (observe.go); nil: none.
+	Observer Observer
 }

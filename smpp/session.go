@@ -276,6 +276,7 @@ func (c *conn) handleInbound(f Frame, start time.Time) {
 	st := c.l.b.process(c.l.ctx, f, c.log)
 	if err := c.write(respFrame(f, st)); err == nil {
 		c.l.stats.ackLatency(time.Since(start))
+		c.l.b.c.observer().MOAcked(c.l.b.cfg.Name, time.Since(start))
 	}
 }
 

@@ -289,6 +289,7 @@ func (c *Channel) Drain(ctx context.Context) ([]billing.Result, error) {
 			return out, nil
 		}
 		r, err := c.Handle(ctx, mos[0])
+		c.e.Observer().MOProcessed(err)
 		if err != nil {
 			_ = st.ReleaseMO(ctx, mos[0].ID, clk.Now())
 			return out, err
@@ -356,6 +357,7 @@ loop:
 // poison MO after MaxMOAttempts.
 func (c *Channel) work(ctx context.Context, mo billing.InboundMO) {
 	_, err := c.Handle(ctx, mo)
+	c.e.Observer().MOProcessed(err)
 	if err == nil {
 		return
 	}
