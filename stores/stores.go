@@ -99,6 +99,7 @@ type Accounts interface {
 	billing.Charger
 	Open(ctx context.Context, s billing.Subscriber) error
 	Get(ctx context.Context, msisdn string) (billing.Subscriber, error)
+	TopUp(ctx context.Context, key, msisdn string, amount billing.Money) (billing.Subscriber, error)
 }
 
 // Set is every store of one database, and the limiter.
@@ -107,6 +108,13 @@ type Set struct {
 	Cards      CardStore
 	Settlement SettlementStore
 	Accounts   Accounts
+	// AccountStatus suspends and resumes phone accounts; Backlog reports
+	// what waits in the store (operations, issue 16).
+	AccountStatus billing.AccountStatusStore
+	Backlog       billing.BacklogReader
+	Search        billing.OrderSearcher
+	MTs           billing.MTReader
+	Refusals      billing.RefusalLog
 	// Limiter is nil unless Options.Limiter was set.
 	Limiter billing.Limiter
 
@@ -186,6 +194,8 @@ func (s *Set) openPostgres(ctx context.Context, o Options) error {
 	s.Cards = postgres.NewCardStore(pool)
 	s.Settlement = settlepg.New(pool)
 	s.Accounts = postgres.NewAccounts(pool, o.Clock, o.Accounts)
+	s.AccountStatus, s.Backlog = postgres.NewAccountStore(pool), postgres.NewStore(pool)
+	s.Search, s.MTs, s.Refusals = postgres.NewStore(pool), postgres.NewStore(pool), postgres.NewStore(pool)
 	s.Description = "PostgreSQL"
 	return nil
 }
@@ -212,6 +222,7 @@ func (s *Set) openEmbedded(ctx context.Context, o Options) error {
 	s.Cards = st
 	s.Settlement = settlesqlite.New(st)
 	s.Accounts = sqlite.NewAccounts(st, o.Clock, o.Accounts)
+	s.AccountStatus, s.Backlog, s.Search, s.MTs, s.Refusals = sqlite.NewAccountStore(st), st, st, st, st
 	s.Description, _ = Describe(o)
 	return nil
 }
