@@ -58,6 +58,7 @@ type Config struct {
 	OCS           OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
 	Subscriptions Subscriptions     `yaml:"subscriptions"`
 	Log           Log               `yaml:"log"`
+	Ops           Ops               `yaml:"ops"`
 
 	// What Parse learnt besides the values, for Validate's messages.
 	lines       map[string]int    // YAML path -> line in the file
@@ -436,6 +437,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Settlement.MonthlyBillSchedule, "0 3 1 * *")
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "text")
+	c.applyOpsDefaults()
 }
 
 // Location returns the operator's time zone. Validate has checked it loads.

@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	c.checkVerify(p)
 	c.checkOCS(p)
 	c.checkLog(p)
+	c.checkOps(p)
 	if len(p.es) == 0 {
 		return nil
 	}

@@ -22,6 +22,8 @@ import (
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/httpserver"
 	"github.com/carrierbill/carrierbill/ocs"
+	"github.com/carrierbill/carrierbill/ops"
+	"github.com/carrierbill/carrierbill/reports"
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -68,6 +70,14 @@ type Gateway struct {
 	Verify *verify.Scheduler
 	// OCS is the Diameter charger when ocs.enabled; nil otherwise.
 	OCS *ocs.Charger
+	// Metrics is the Prometheus exporter, Operator the operator's actions,
+	// LogLevel the running level, OpsAddr the operations endpoint's
+	// address ("" when off); ops.go.
+	Metrics  *ops.Metrics
+	Refusals *ops.RecordRefusals
+	Operator *ops.Operator
+	LogLevel *slog.LevelVar
+	OpsAddr  string
 
 	stores *stores.Set
 	// pool and sqlite are the open store's handle (one of them nil), owned
@@ -77,6 +87,7 @@ type Gateway struct {
 	sqlite    *sqlite.Store
 	scheduler *settlement.Scheduler
 	renewals  *subscriptions.Scheduler
+	reports   *reports.Nightly
 	download  *http.Server
 	servers   []*http.Server // every HTTP server started, for the hardening test
 	closers   []func() error
@@ -114,6 +125,9 @@ type GatewayOptions struct {
 	// HTTPTimeouts are the timeouts of every HTTP server (zero: the
 	// httpserver defaults; tests shorten them).
 	HTTPTimeouts httpserver.Timeouts
+	// LogLevel is the level of log, changed at run time by the operator
+	// (nil: a fixed level).
+	LogLevel *slog.LevelVar
 }
 
 // BillingConfig maps the YAML configuration onto the engine's.
@@ -184,7 +198,7 @@ func BindConfigs(c *config.Config) []smpp.BindConfig {
 // OpenGateway builds every part of the gateway from c without starting
 // anything that talks to the SMSC or the merchants; Run starts them.
 func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o GatewayOptions) (_ *Gateway, err error) {
-	g := &Gateway{Config: c, Log: log, Clock: o.Clock}
+	g := &Gateway{Config: c, Log: log, Clock: o.Clock, LogLevel: o.LogLevel}
 	if g.Clock == nil {
 		g.Clock = clock.Real{}
 	}
@@ -208,6 +222,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		log.Warn("Redis keys are hashed without a secret salt: set " + envRedisKeySalt + " (16 bytes or more) so that a Redis dump cannot be matched against a list of numbers")
 	}
 	g.Store, g.pool, g.sqlite = g.stores.Billing, g.stores.Pool, g.stores.Embedded
+	g.Metrics = newGatewayMetrics(g)
+	g.Refusals = ops.NewRefusalRecorder(g.stores.Refusals, g.Clock.Now, log.With("component", "refusals"))
+	g.closers = append(g.closers, func() error { g.Refusals.Close(); return nil })
 	charger := o.Charger
 	if charger == nil {
 		charger = g.stores.Accounts
@@ -219,7 +236,8 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		g.closers = append(g.closers, g.OCS.Close)
 		charger = g.OCS
 	}
-	limiter := g.stores.Limiter
+	charger = billing.ObserveCharger(chargerName(g), charger, g.Metrics)
+	limiter := billing.ObserveLimiter(g.stores.Limiter, g.Metrics)
 
 	if g.texts, err = sms.NewTexts(TextConfig(c)); err != nil {
 		return nil, err
@@ -235,11 +253,12 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	g.closers = append(g.closers, func() error { intake.Close(); return nil })
 	g.Engine, g.SMS, err = sms.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
-		CardCharger: cw.charger, CardBank: cw.bank, Hasher: cw.hasher,
+		CardCharger: observeCardCharger(cw.charger, g.Metrics), CardBank: cw.bank, Hasher: cw.hasher, Observer: ops.Observers{g.Metrics, g.Refusals},
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
 		Normalize: c.Numbering.Plan().Normalize,
 		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
-			// Matched to the MT part it reports on; nil only once stored.
+			// Matched to the MT part it reports on; nil only once stored
+			// (counted by observedConsumer).
 			return g.Dispatcher.Receipt(ctx, billing.DeliveryReceipt{
 				Bind: r.Bind, MessageID: r.MessageID, State: billing.DeliveryState(r.State), Err: r.Err, ReceivedAt: r.ReceivedAt,
 			})
@@ -247,6 +266,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	if err != nil {
 		return nil, err
 	}
+	g.Operator = newOperator(g, o.LogLevel)
 
 	if o.CoreOnly {
 		return g, nil
@@ -275,11 +295,11 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	if cw.sealer != nil {
 		g.Dispatcher.Unseal = cw.sealer.Open // the sealed initial-password MT (issue 18.3)
 	}
-	g.SMPP, err = smpp.NewClient(binds, g.SMS, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock})
+	g.SMPP, err = smpp.NewClient(binds, observedConsumer{g.SMS, g.Metrics}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock, Observer: g.Metrics})
 	if err != nil {
 		return nil, err
 	}
-	g.Dispatcher.Sender = smppSender{g.SMPP}
+	g.Dispatcher.Sender = observedSender{smppSender{g.SMPP}, g.Metrics}
 	if err := startCardAdmin(g, c.Admin.Listen, cw, log, o); err != nil {
 		return nil, err
 	}
@@ -289,6 +309,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	src := g.stores.Settlement
 	g.Settlement, err = settlement.NewRunner(src, src, settlement.Config{
 		Dir: c.StatementsDir(), Location: c.Location(), Terms: termsFromConfig(c), StartDate: c.Settlement.StartDate,
+		Observe: g.Metrics.JobRun,
 	}, g.Clock, log.With("component", "settlement"))
 	if err != nil {
 		return nil, err
@@ -319,6 +340,12 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		}()
 		log.Info("merchant download server", "addr", g.DownloadAddr)
 	}
+	if err := startReports(g); err != nil {
+		return nil, err
+	}
+	if err := startOps(g, o); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -338,6 +365,12 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 	}
 	if g.renewals != nil {
 		g.renewals.Start()
+	}
+	if g.reports != nil {
+		if err := g.reports.Start(g.Config.Ops.ReportSchedule); err != nil {
+			return err
+		}
+		defer g.reports.Stop()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)

@@ -21,9 +21,17 @@ func NewLogger(w io.Writer, c config.Log) *slog.Logger { return NewZonedLogger(w
 // statements and the texts a person reads beside the log. A nil loc is the
 // default operator zone (Asia/Shanghai).
 func NewZonedLogger(w io.Writer, c config.Log, loc *time.Location) *slog.Logger {
+	return NewLeveledLogger(w, c, loc, new(slog.LevelVar))
+}
+
+// NewLeveledLogger is NewZonedLogger whose level lives in lv: it is set
+// from c.Level here, and the operator changes it at run time (carrierbill
+// loglevel, PUT /admin/loglevel).
+func NewLeveledLogger(w io.Writer, c config.Log, loc *time.Location, lv *slog.LevelVar) *slog.Logger {
 	lvl := slog.LevelInfo
 	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: inZone(loc)}
+	lv.Set(lvl)
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: inZone(loc)}
 	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)

@@ -40,11 +40,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := NewZonedLogger(stderr, c.Log, c.Location())
+	level := new(slog.LevelVar)
+	log := NewLeveledLogger(stderr, c.Log, c.Location(), level)
 	hctx, hstop := context.WithCancel(ctx)
 	defer hstop()
 	go logHangups(hctx, hup, log)
-	o := GatewayOptions{SimulatorAddr: *simAddr, SimulatorHTTP: *simHTTP}
+	o := GatewayOptions{SimulatorAddr: *simAddr, SimulatorHTTP: *simHTTP, LogLevel: level}
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
 		return err

@@ -1,0 +1,242 @@
+// carrierbill operator console: plain JavaScript, no build step. Every
+// figure comes from the operator API (/admin/...) with the admin token,
+// which stays in this tab's sessionStorage.
+"use strict";
+
+const $ = (s) => document.querySelector(s);
+const el = (tag, props, ...kids) => {
+  const e = document.createElement(tag);
+  Object.assign(e, props || {});
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+function token() { return sessionStorage.getItem("cb-token") || ""; }
+
+async function api(method, path, body) {
+  const opt = { method, headers: { Authorization: "Bearer " + token() } };
+  if (body !== undefined) {
+    opt.headers["Content-Type"] = "application/json";
+    opt.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opt);
+  if (r.status === 401) { signOut("The token was refused."); throw new Error("unauthorized"); }
+  const ct = r.headers.get("Content-Type") || "";
+  const data = ct.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new Error((data && data.error) || r.statusText);
+  return data;
+}
+
+// Sign in / out.
+function signOut(msg) {
+  sessionStorage.removeItem("cb-token");
+  $("#token").value = "";
+  $("#tabs").hidden = true;
+  document.querySelectorAll(".tab").forEach((s) => (s.hidden = true));
+  $("#login").hidden = false;
+  $("#login-error").textContent = msg || "";
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem("cb-token", $("#token").value);
+  try {
+    await api("GET", "/admin/status");
+    $("#token").value = "";
+    $("#login-error").textContent = "";
+    start();
+  } catch (e) {
+    if (e.message !== "unauthorized") signOut(e.message);
+  }
+});
+$("#logout").addEventListener("click", () => signOut(""));
+
+// Tabs.
+function show(tab) {
+  document.querySelectorAll(".tab").forEach((s) => (s.hidden = s.id !== tab));
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === tab));
+  if (tab === "reports") loadReports();
+}
+window.addEventListener("hashchange", () => token() && show(location.hash.slice(1) || "status"));
+
+function start() {
+  $("#login").hidden = true;
+  $("#tabs").hidden = false;
+  show(location.hash.slice(1) || "status");
+  refreshStatus();
+}
+
+// Live status, every 2 s; rates from two snapshots of the counters.
+let last = null;
+let timer = null;
+function age(ns) {
+  const s = Math.round(ns / 1e9);
+  return s > 0 ? "oldest " + s + " s" : "";
+}
+function rate(now, prev, key, dt) {
+  if (!prev || dt <= 0) return "–";
+  return (((now[key] || 0) - (prev[key] || 0)) / dt).toFixed(1);
+}
+async function refreshStatus() {
+  clearTimeout(timer);
+  if (!token()) return;
+  try {
+    const st = await api("GET", "/admin/status");
+    const t = new Date(st.time);
+    $("#status-time").textContent = "at " + t.toLocaleTimeString() + (st.log_level ? " · log level " + st.log_level : "");
+    const c = st.counters || {};
+    if (last) {
+      const dt = (t - last.t) / 1000;
+      $("#rate-mo").textContent = rate(c, last.c, "mo_received_stored", dt);
+      $("#rate-pay").textContent = rate(c, last.c, "payments_charged", dt);
+      $("#rate-mt").textContent = rate(c, last.c, "mt_sent", dt);
+    }
+    last = { t, c };
+    const b = st.backlog || {};
+    $("#backlog-mo").textContent = b.UnprocessedMOs ?? "–";
+    $("#backlog-mo-age").textContent = age(b.OldestMOAge || 0);
+    $("#backlog-mt").textContent = b.OutboxUnsent ?? "–";
+    $("#backlog-mt-age").textContent = age(b.OldestOutboxAge || 0);
+    $("#pending-charges").textContent = b.PendingCharges ?? "–";
+    const body = $("#binds tbody");
+    body.replaceChildren();
+    for (const x of st.binds || []) {
+      const suspended = x.State === "suspended";
+      const act = el("button", { className: "secondary", textContent: suspended ? "Resume" : "Suspend", type: "button" });
+      act.addEventListener("click", async () => {
+        await api("POST", "/admin/binds/" + encodeURIComponent(x.Name) + (suspended ? "/resume" : "/suspend"));
+        refreshStatus();
+      });
+      body.append(el("tr", {},
+        el("td", { textContent: x.Name }), el("td", { textContent: x.Role }),
+        el("td", { textContent: x.State, className: "state-" + x.State }),
+        el("td", { className: "n", textContent: x.Binds }), el("td", { className: "n", textContent: x.Reconnects }),
+        el("td", { className: "n", textContent: x.WindowUsed + "/" + x.WindowSize }),
+        el("td", { className: "n", textContent: x.MOAcked }), el("td", {}, act)));
+    }
+    $("#totals").textContent = ["mo_received", "mo_processed", "payments_charged", "mt_sent", "delivery_receipts"]
+      .map((k) => k.replace(/_/g, " ") + " " + (c[k] || 0)).join(" · ");
+  } catch (e) {
+    $("#status-time").textContent = "error: " + e.message;
+  }
+  timer = setTimeout(refreshStatus, 2000);
+}
+
+// Payment search, an order's detail, refunds.
+$("#search-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const by = $("#search-by").value;
+  const q = $("#search-q").value.trim();
+  $("#search-error").textContent = "";
+  $("#order").hidden = true;
+  try {
+    const res = await api("GET", "/admin/orders?" + new URLSearchParams({ [by]: q }));
+    const body = $("#orders tbody");
+    body.replaceChildren();
+    for (const o of res.orders) {
+      const tr = el("tr", { className: "click" },
+        el("td", { textContent: o.order }), el("td", { textContent: o.txn || "" }), el("td", { textContent: o.number }),
+        el("td", { textContent: o.merchant }), el("td", { textContent: o.product }), el("td", { className: "n", textContent: o.amount }),
+        el("td", { textContent: o.status + (o.reason ? " (" + o.reason + ")" : "") }),
+        el("td", { className: "n", textContent: o.refunded }), el("td", { textContent: o.created }));
+      tr.addEventListener("click", () => openOrder(o.order));
+      body.append(tr);
+    }
+    $("#orders").hidden = false;
+    if (res.orders.length === 0) $("#search-error").textContent = "No order found.";
+    if (res.orders.length === 1) openOrder(res.orders[0].order);
+  } catch (e) {
+    $("#search-error").textContent = e.message;
+  }
+});
+
+let current = null;
+async function openOrder(id) {
+  const o = await api("GET", "/admin/orders/" + id);
+  current = o;
+  $("#o-id").textContent = o.order;
+  const dl = $("#o-fields");
+  dl.replaceChildren();
+  const rows = [["Transaction", (o.txn || "—") + (o.charge_status ? " (" + o.charge_status + ")" : "")], ["Number", o.number],
+    ["Merchant", o.merchant + (o.merchant_ref ? " · ref " + o.merchant_ref : "")], ["Product", o.product], ["Amount", o.amount + " yuan"],
+    ["Status", o.status + (o.reason ? " (" + o.reason + ")" : "")], ["Refunded", o.refunded + " yuan"], ["Created", o.created],
+    ["Channel", o.channel]];
+  for (const [k, v] of rows) dl.append(el("dt", { textContent: k }), el("dd", { textContent: v }));
+  const ul = $("#o-messages");
+  ul.replaceChildren();
+  for (const m of o.messages) {
+    ul.append(el("li", { textContent: m.kind + ": " + (m.sent ? "sent " + m.sent : "not sent yet") + (m.delivery ? ", " + m.delivery : "") }));
+  }
+  $("#refund-form").hidden = !(o.status === "paid" || o.status === "refunded") || o.refunded === o.amount;
+  $("#refund-result").textContent = "";
+  $("#order").hidden = false;
+}
+
+$("#refund-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const out = $("#refund-result");
+  try {
+    const r = await api("POST", "/admin/refunds", { order: current.order, amount: $("#refund-amount").value.trim(), reason: $("#refund-reason").value.trim() });
+    await openOrder(current.order);
+    out.className = "ok";
+    out.textContent = "Refunded " + r.amount + " yuan (refund " + r.refund + "): " + r.reason;
+    $("#refund-form").hidden = false;
+  } catch (e) {
+    out.className = "error";
+    out.textContent = e.message;
+  }
+});
+
+// Reports.
+async function loadReports(select) {
+  try {
+    const res = await api("GET", "/admin/reports");
+    const ul = $("#report-list");
+    ul.replaceChildren();
+    for (const f of res.reports.filter((f) => f.endsWith(".html"))) {
+      const li = el("li", { textContent: f.replace(/^report-|\.html$/g, "") });
+      li.dataset.file = f;
+      li.addEventListener("click", () => viewReport(f));
+      ul.append(li);
+    }
+    if (select) viewReport(select);
+  } catch (e) {
+    $("#report-error").textContent = e.message;
+  }
+}
+async function viewReport(file) {
+  const html = await api("GET", "/admin/reports/" + encodeURIComponent(file));
+  const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+  $("#report-view").src = url;
+  document.querySelectorAll("#report-list li").forEach((li) => li.classList.toggle("active", li.dataset.file === file));
+}
+$("#report-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("#report-error").textContent = "";
+  try {
+    const r = await api("POST", "/admin/reports", { period: $("#report-period").value.trim() });
+    loadReports(r.html);
+  } catch (e) {
+    $("#report-error").textContent = e.message;
+  }
+});
+
+// Phone simulator.
+$("#phone-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const text = $("#phone-text").value;
+  $("#phone-error").textContent = "";
+  $("#thread").append(el("div", { className: "bubble mo", textContent: text }));
+  try {
+    const r = await api("POST", "/admin/phone", { number: $("#phone-number").value.trim(), to: $("#phone-to").value.trim(), text });
+    for (const m of r.mts) {
+      $("#thread").append(el("div", { className: "bubble mt" }, el("small", { textContent: m.from + " · " + m.at }), m.text));
+    }
+    if (r.mts.length === 0) $("#phone-error").textContent = "No answer yet.";
+    $("#phone-text").value = "";
+  } catch (e) {
+    $("#phone-error").textContent = e.message;
+  }
+});
+
+if (token()) start();
