@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help demo test lint tidy bench bench-gateway fuzz faults
+.PHONY: help demo test lint tidy bench bench-gateway fuzz faults screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -38,3 +38,6 @@ fuzz: ## run each fuzz target for 20s
 FAULTS_FLAGS ?=
 faults: ## the fault suite, long: kill -9 (>=100, both stores), two gateways, database/Redis/SMSC faults, verify after each (FAULTS_FLAGS=-faults.seed=N replays)
 	$(GO) test -count=1 -timeout 90m -run '^TestFaults$$' -v ./faults -args -faults.long $(FAULTS_FLAGS)
+
+screenshots: ## rewrite the console screenshots in docs/ (headless chromium)
+	CARRIERBILL_SCREENSHOTS=1 $(GO) test -count=1 -run '^TestOpsConsoleInChromium$$' ./cmd/carrierbill
