@@ -188,7 +188,7 @@ func (m *Maker) Make(ctx context.Context, p Period) (*Report, error) {
 		}
 		t.Add(l)
 		r.Revenue.Add(l)
-		if l.Kind == settlement.KindPay {
+		if l.Kind != settlement.KindRefund { // payments and renewals
 			i := bucketOf(p, l.At)
 			r.PaidByBucket[i] += l.Amount
 			r.PaymentsByBucket[i]++
