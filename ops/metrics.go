@@ -58,6 +58,17 @@ type Sources struct {
 	// to be delivered and how many gave up. Nil until the merchant API's
 	// notification store exists (the metric is then absent).
 	Notifications func(ctx context.Context) (pending, failed int64, err error)
+	// Verify reads the latest scheduled run of the invariant checks
+	// (carrierbill verify; nil when verify.every is 0).
+	Verify func() VerifyStatus
+}
+
+// VerifyStatus is what the metrics show of the invariant checks.
+type VerifyStatus struct {
+	Runs       int
+	At         time.Time
+	Violations int
+	Failed     bool // the latest run could not finish
 }
 
 // latencyBuckets span a fast local store (1 ms) to a slow OCS (10 s).
@@ -97,6 +108,9 @@ func NewMetrics(src Sources) *Metrics {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Binds != nil {
 		r.MustRegister(bindCollector{stats: src.Binds})
+	}
+	if src.Verify != nil {
+		r.MustRegister(verifyCollector{src.Verify})
 	}
 	if src.Backlog != nil || src.Notifications != nil {
 		if src.Now == nil {
@@ -358,4 +372,36 @@ func (m *Metrics) Snapshot() map[string]uint64 {
 		}
 	}
 	return out
+}
+
+var (
+	descVerifyRuns       = prometheus.NewDesc("carrierbill_verify_runs_total", "Scheduled runs of the invariant checks (carrierbill verify).", nil, nil)
+	descVerifyViolations = prometheus.NewDesc("carrierbill_verify_violations", "Violations the latest run found (each check reports at most 100); alert on > 0.", nil, nil)
+	descVerifyFailed     = prometheus.NewDesc("carrierbill_verify_failed", "1 when the latest run could not finish (the store did not answer).", nil, nil)
+	descVerifyLast       = prometheus.NewDesc("carrierbill_verify_last_run_timestamp_seconds", "When the latest run started (Unix time; 0 before the first).", nil, nil)
+)
+
+// verifyCollector shows the latest scheduled verify run.
+type verifyCollector struct{ last func() VerifyStatus }
+
+func (verifyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descVerifyRuns
+	ch <- descVerifyViolations
+	ch <- descVerifyFailed
+	ch <- descVerifyLast
+}
+
+func (c verifyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.last()
+	failed, at := 0.0, 0.0
+	if st.Failed {
+		failed = 1
+	}
+	if !st.At.IsZero() {
+		at = float64(st.At.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descVerifyRuns, prometheus.CounterValue, float64(st.Runs))
+	ch <- prometheus.MustNewConstMetric(descVerifyViolations, prometheus.GaugeValue, float64(st.Violations))
+	ch <- prometheus.MustNewConstMetric(descVerifyFailed, prometheus.GaugeValue, failed)
+	ch <- prometheus.MustNewConstMetric(descVerifyLast, prometheus.GaugeValue, at)
 }

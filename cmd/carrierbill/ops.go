@@ -36,6 +36,10 @@ func newGatewayMetrics(g *Gateway) *ops.Metrics {
 		Now:     g.Clock.Now,
 		// Merchant notifications: the merchant API's notification store
 		// is not on main yet; ops.Sources.Notifications is the hook.
+		Verify: func() ops.VerifyStatus {
+			st := g.Verify.Last() // nil-safe: zero before verify runs or when off
+			return ops.VerifyStatus{Runs: st.Runs, At: st.At, Violations: st.Violations, Failed: st.Err != nil}
+		},
 	})
 }
 
