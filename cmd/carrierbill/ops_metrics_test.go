@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,7 +28,9 @@ func bootOps(t *testing.T, dbURL, redisURL, prefix string) *harness {
 	t.Helper()
 	yaml := fmt.Sprintf("database: {url: %q}\nredis: {url: %q, prefix: %q}\naccounts: {auto_open: true}\nops: {listen: \"127.0.0.1:0\"}\n%s",
 		dbURL, redisURL, prefix, testMerchants)
-	h := bootWith(t, yaml, io.Discard, GatewayOptions{AdminToken: opsTestToken})
+	// The level the operator API changes (serve's logger reads it; the
+	// test's logger discards anyway).
+	h := bootWith(t, yaml, io.Discard, GatewayOptions{AdminToken: opsTestToken, LogLevel: new(slog.LevelVar)})
 	if h.g.OpsAddr == "" {
 		t.Fatal("the operations endpoint is not served")
 	}
