@@ -78,7 +78,7 @@ func TestOpsConsoleInChromium(t *testing.T) {
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var buf []byte
-			if err := chromedp.FullScreenshot(&buf, 100) // 100: PNG (below: JPEG).Do(ctx); err != nil {
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil { // quality 100: PNG (below: JPEG)
 				return err
 			}
 			return os.WriteFile(filepath.Join(shots, name), buf, 0o644)
