@@ -65,7 +65,7 @@ func sizes() size {
 		return s
 	}
 	s := size{kills: 3, twoGWFor: 6 * time.Second, twoGWKills: 1, netRounds: 3, smscRounds: 6, bankRounds: 5, cards: 12, ocsRounds: 7,
-		workers: 6, phones: 600, quietTimeout: 2 * time.Minute}
+		workers: 6, phones: 600, quietTimeout: 3 * time.Minute}
 	if *killsFlag > 0 {
 		s.kills = *killsFlag
 	}
