@@ -47,6 +47,10 @@ type Options struct {
 	Hasher *wallet.Hasher
 	// Observer is told what the engine did (metrics; observe.go); nil: none.
 	Observer Observer
+
+	// EventHook, optional, sees every event inside its transaction (the
+	// merchant API's notification outbox; see notify.go).
+	EventHook EventHook
 }
 
 // Engine is the billing engine every channel drives, through its typed API
@@ -69,6 +73,7 @@ type Engine struct {
 	cardBank    CardBalancer
 	hasher      *wallet.Hasher
 	obs         Observer
+	hook        EventHook
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -85,7 +90,7 @@ func NewEngine(o Options) (*Engine, error) {
 	e := &Engine{
 		cfg: o.Config, store: o.Store, charger: o.Charger, limiter: o.Limiter, clock: o.Clock,
 		log: o.Logger, notifier: o.Notifier, lease: o.Lease, codes: o.Codes,
-		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, obs: o.Observer,
+		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, obs: o.Observer, hook: o.EventHook,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

@@ -123,6 +123,11 @@ func (e *Engine) notify(ctx context.Context, tx Tx, ev Event) error {
 	if ev.CodeValidity == 0 {
 		ev.CodeValidity = e.cfg.CodeValidity
 	}
+	if e.hook != nil { // beside the MT: the merchant notification outbox (notify.go)
+		if err := e.hook(ctx, tx, ev); err != nil {
+			return fmt.Errorf("writing the %s event's hook: %w", ev.Kind, err)
+		}
+	}
 	return enqueueEvent(ctx, tx, e.notifier, e.clock.Now(), ev)
 }
 

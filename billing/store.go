@@ -124,6 +124,8 @@ type Store interface {
 	// oldest first) with their parts and delivery states. An order without
 	// MTs, or no such order, gives an empty slice. It takes no locks.
 	OrderDeliveries(ctx context.Context, orderID int64) ([]Delivery, error)
+
+	NotifyStore // the merchant API's rows and notification outbox (notify.go)
 }
 
 // Tx is the set of storage operations available inside one transaction.
@@ -245,4 +247,6 @@ type Tx interface {
 	OrderCard(ctx context.Context, orderID int64) (Card, error)
 	// ClearSealedMO drops the sealed original text of the MO id.
 	ClearSealedMO(ctx context.Context, id int64) error
+
+	NotifyTx // the merchant API's rows and notification outbox (notify.go)
 }

@@ -57,6 +57,7 @@ type Config struct {
 	Verify        Verify            `yaml:"verify"`
 	OCS           OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
 	Subscriptions Subscriptions     `yaml:"subscriptions"`
+	API           API               `yaml:"api"` // the merchant API (api.go)
 	Log           Log               `yaml:"log"`
 	Ops           Ops               `yaml:"ops"`
 
@@ -420,6 +421,7 @@ func (c *Config) applyDefaults() {
 	c.Verify.applyDefaults(c)
 	c.OCS.applyDefaults()
 	c.Subscriptions.applyDefaults()
+	c.API.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

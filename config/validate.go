@@ -83,6 +83,7 @@ func (c *Config) Validate() error {
 	c.checkBank(p)
 	c.checkVerify(p)
 	c.checkOCS(p)
+	c.checkAPI(p)
 	c.checkLog(p)
 	c.checkOps(p)
 	if len(p.es) == 0 {

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/merchantkey"
 )
 
 // DownloadServer serves merchants their own statements, bills and
@@ -33,14 +34,14 @@ import (
 // outside it is 404.
 type DownloadServer struct {
 	dir  string
-	keys KeyStore
+	keys merchantkey.Lookup
 	clk  clock.Clock
 	log  *slog.Logger
 }
 
 // NewDownloadServer serves the merchant directories under dir (the Runner's
 // Config.Dir).
-func NewDownloadServer(dir string, keys KeyStore, clk clock.Clock, log *slog.Logger) *DownloadServer {
+func NewDownloadServer(dir string, keys merchantkey.Lookup, clk clock.Clock, log *slog.Logger) *DownloadServer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -96,8 +97,8 @@ func (s *DownloadServer) authenticate(w http.ResponseWriter, r *http.Request) (s
 		http.Error(w, "missing API key", http.StatusUnauthorized)
 		return "", false
 	}
-	merchant, err := s.keys.MerchantForKey(r.Context(), HashKey(strings.TrimSpace(key)))
-	if errors.Is(err, ErrUnknownKey) {
+	merchant, err := s.keys.MerchantForKey(r.Context(), merchantkey.HashKey(strings.TrimSpace(key)))
+	if errors.Is(err, merchantkey.ErrUnknownKey) {
 		s.log.Warn("download refused: unknown key", "remote", r.RemoteAddr, "path", r.URL.EscapedPath())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="carrierbill statements", error="invalid_token"`)
 		http.Error(w, "unknown or revoked API key", http.StatusUnauthorized)

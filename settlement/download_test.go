@@ -18,8 +18,8 @@ import (
 	"testing"
 
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/merchantkey"
 	"github.com/carrierbill/carrierbill/settlement"
-	spg "github.com/carrierbill/carrierbill/settlement/postgres"
 )
 
 type downloadEnv struct {
@@ -48,9 +48,9 @@ func newDownloadEnv(t *testing.T) *downloadEnv {
 	}
 	// A file outside any merchant directory, the target of traversal.
 	os.WriteFile(filepath.Join(dir, "secret.csv"), []byte("secret"), 0o600)
-	store := spg.New(f.pool)
+	store := merchantkey.NewPostgres(f.pool)
 	issue := func(m string) (string, int64) {
-		key, hash, hint, err := settlement.NewKey()
+		key, hash, hint, err := merchantkey.NewKey()
 		if err != nil {
 			t.Fatal(err)
 		}

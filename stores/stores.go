@@ -1,5 +1,5 @@
 // Package stores opens everything a command keeps its state in: billing's
-// store, the card store, settlement's source, leases and download keys, the
+// store, the card store, settlement's source and leases, the merchant keys, the
 // built-in phone-account charger and the frequency-rule limiter, on
 // PostgreSQL (and Redis) when they are configured and on the embedded SQLite
 // store (and an in-process Redis) otherwise. It is the one place that makes
@@ -29,6 +29,7 @@ import (
 	billingredis "github.com/carrierbill/carrierbill/billing/redis"
 	"github.com/carrierbill/carrierbill/billing/sqlite"
 	"github.com/carrierbill/carrierbill/clock"
+	"github.com/carrierbill/carrierbill/merchantkey"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 	settlesqlite "github.com/carrierbill/carrierbill/settlement/sqlite"
@@ -83,14 +84,10 @@ type CardStore interface {
 }
 
 // SettlementStore is settlement's store on either database: the ledger
-// snapshot, the job leases and the merchant download keys.
+// snapshot and the job leases.
 type SettlementStore interface {
 	settlement.Source
 	settlement.Leases
-	settlement.KeyStore
-	IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error)
-	RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error)
-	ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error)
 }
 
 // Accounts is the built-in phone-account charger of either database, which
@@ -108,6 +105,9 @@ type Set struct {
 	Cards      CardStore
 	Settlement SettlementStore
 	Accounts   Accounts
+	// Keys are the merchants' API keys: statement downloads and the
+	// merchant API share them.
+	Keys merchantkey.Store
 	// AccountStatus suspends and resumes phone accounts; Backlog reports
 	// what waits in the store (operations, issue 16).
 	AccountStatus billing.AccountStatusStore
@@ -193,6 +193,7 @@ func (s *Set) openPostgres(ctx context.Context, o Options) error {
 	s.Billing = postgres.NewStore(pool)
 	s.Cards = postgres.NewCardStore(pool)
 	s.Settlement = settlepg.New(pool)
+	s.Keys = merchantkey.NewPostgres(pool)
 	s.Accounts = postgres.NewAccounts(pool, o.Clock, o.Accounts)
 	s.AccountStatus, s.Backlog = postgres.NewAccountStore(pool), postgres.NewStore(pool)
 	s.Search, s.MTs, s.Refusals = postgres.NewStore(pool), postgres.NewStore(pool), postgres.NewStore(pool)
@@ -221,6 +222,7 @@ func (s *Set) openEmbedded(ctx context.Context, o Options) error {
 	s.Billing = st
 	s.Cards = st
 	s.Settlement = settlesqlite.New(st)
+	s.Keys = merchantkey.NewSQLite(st)
 	s.Accounts = sqlite.NewAccounts(st, o.Clock, o.Accounts)
 	s.AccountStatus, s.Backlog, s.Search, s.MTs, s.Refusals = sqlite.NewAccountStore(st), st, st, st, st
 	s.Description, _ = Describe(o)

@@ -40,8 +40,8 @@ func use(t *testing.T, s *stores.Set) {
 	if err := snap.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Settlement.ListKeys(ctx, "8001"); err != nil {
-		t.Fatalf("settlement keys: %v", err)
+	if _, err := s.Keys.ListKeys(ctx, "8001"); err != nil {
+		t.Fatalf("merchant keys: %v", err)
 	}
 	if _, err := s.Cards.TokenForCharge(ctx, "no-such-key", "+8613511112222"); err == nil {
 		t.Fatal("a card token for a charge that does not exist")

@@ -102,6 +102,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	o := GatewayOptions{SimulatorAddr: "127.0.0.1:0", OutboxPoll: 20 * time.Millisecond}
+	sink := demoAPI(cfg, &o) // the merchant API and its notifications (apidemo.go)
+	defer sink.srv.Close()
 	g, err := OpenGateway(ctx, cfg, log, o)
 	if err != nil {
 		return fmt.Errorf("starting the embedded gateway: %w", err)
@@ -163,6 +165,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if err := d.statements(ctx, cfg); err != nil {
+		return err
+	}
+	if err := d.webPayment(ctx, sink, fmt.Sprintf("137%08d", run+1)); err != nil {
 		return err
 	}
 	if *scriptOnly {

@@ -21,6 +21,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/httpserver"
+	"github.com/carrierbill/carrierbill/merchantapi"
 	"github.com/carrierbill/carrierbill/ocs"
 	"github.com/carrierbill/carrierbill/ops"
 	"github.com/carrierbill/carrierbill/reports"
@@ -78,6 +79,12 @@ type Gateway struct {
 	Operator *ops.Operator
 	LogLevel *slog.LevelVar
 	OpsAddr  string
+	// API is the merchant API (api.listen; nil when off) at APIAddr, and
+	// Notifications the merchant notification dispatcher (nil without
+	// $CARRIERBILL_NOTIFY_KEY); see api.go.
+	API           *merchantapi.Server
+	APIAddr       string
+	Notifications *merchantapi.Dispatcher
 
 	stores *stores.Set
 	// pool and sqlite are the open store's handle (one of them nil), owned
@@ -128,6 +135,10 @@ type GatewayOptions struct {
 	// LogLevel is the level of log, changed at run time by the operator
 	// (nil: a fixed level).
 	LogLevel *slog.LevelVar
+	// NotifyKey replaces $CARRIERBILL_NOTIFY_KEY and NotifyClient the
+	// notification dispatcher's HTTP client (tests: a TLS test sink).
+	NotifyKey    []byte
+	NotifyClient *http.Client
 }
 
 // BillingConfig maps the YAML configuration onto the engine's.
@@ -254,6 +265,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	g.Engine, g.SMS, err = sms.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
 		CardCharger: observeCardCharger(cw.charger, g.Metrics), CardBank: cw.bank, Hasher: cw.hasher, Observer: ops.Observers{g.Metrics, g.Refusals},
+		EventHook: apiNotifier(c, g).Hook, // merchant API rows and notifications (api.go)
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
 		Normalize: c.Numbering.Plan().Normalize,
 		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
@@ -331,7 +343,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 			return nil, fmt.Errorf("settlement.listen: %w", err)
 		}
 		g.DownloadAddr = ln.Addr().String()
-		g.download = httpserver.New(settlement.NewDownloadServer(c.StatementsDir(), src, g.Clock, log.With("component", "downloads")), o.HTTPTimeouts)
+		g.download = httpserver.New(settlement.NewDownloadServer(c.StatementsDir(), g.stores.Keys, g.Clock, log.With("component", "downloads")), o.HTTPTimeouts)
 		g.servers = append(g.servers, g.download)
 		go func() {
 			if err := g.download.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -339,6 +351,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 			}
 		}()
 		log.Info("merchant download server", "addr", g.DownloadAddr)
+	}
+	if err := startMerchantAPI(g, c, log, o); err != nil {
+		return nil, err
 	}
 	if err := startReports(g); err != nil {
 		return nil, err
@@ -373,8 +388,8 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 		defer g.reports.Stop()
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	wg.Add(3)
+	errs := make(chan error, 4)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		if err := g.Engine.Run(ctx, o.SweepEvery); err != nil && !errors.Is(err, context.Canceled) {
@@ -399,6 +414,12 @@ func (g *Gateway) Run(ctx context.Context, o GatewayOptions) error {
 		}
 		if err := g.Dispatcher.Run(dctx, poll); err != nil && !errors.Is(err, context.Canceled) {
 			errs <- fmt.Errorf("outbox: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := g.runNotifications(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("merchant notifications: %w", err)
 		}
 	}()
 	g.Log.Info("carrierbill is serving", "service_code", g.Config.ServiceCode, "merchants", len(g.Config.Merchants))

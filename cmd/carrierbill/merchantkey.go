@@ -9,16 +9,18 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/clock"
-	"github.com/carrierbill/carrierbill/settlement"
+	"github.com/carrierbill/carrierbill/merchantkey"
 )
 
 func init() {
-	registerVerbs("merchant", "merchant download keys: merchant key issue|list|revoke", "Merchants' statement download keys (the download server is settlement.listen).", []verb{
-		{name: "key", summary: "download keys: issue, list, revoke", verbs: []verb{
-			{name: "issue", synopsis: "--merchant M", summary: "issue a download key for a merchant (printed once; only its hash is stored)", run: runMerchantKey("issue")},
+	registerVerbs("merchant", "merchant API keys and notification secrets: merchant key issue|rotate|list|revoke, merchant secret", "Merchants' API keys: the merchant API (api.listen) and statement downloads (settlement.listen) share them.", []verb{
+		{name: "key", summary: "API keys: issue, rotate, list, revoke", verbs: []verb{
+			{name: "issue", synopsis: "--merchant M", summary: "issue a key for a merchant (printed once; only its hash is stored)", run: runMerchantKey("issue")},
+			{name: "rotate", synopsis: "--merchant M", summary: "issue a new key for a merchant and revoke its other keys (printed once)", run: runMerchantKey("rotate")},
 			{name: "list", synopsis: "[--merchant M]", summary: "list the keys (id, merchant, hint, issued, revoked)", run: runMerchantKey("list")},
 			{name: "revoke", synopsis: "--id N", summary: "revoke a key by its id (from list)", run: runMerchantKey("revoke")},
 		}},
+		{name: "secret", synopsis: "--merchant M", summary: "print the secret a merchant verifies notification signatures with", run: merchantSecret},
 	})
 }
 
@@ -38,7 +40,11 @@ func merchantKey(ctx context.Context, sub string, args []string, stdout, stderr 
 	switch sub {
 	case "issue":
 		fs = newVerbFlagSet("carrierbill merchant key issue", "--merchant M [--config FILE] [--database-url URL]",
-			"Issue a download key for a merchant. The key (cbk_...) is printed once on stdout; only its SHA-256 is stored.", stderr)
+			"Issue a key for a merchant (merchant API and statement downloads). The key (cbk_...) is printed once on stdout; only its SHA-256 is stored.", stderr)
+		merchant = fs.String("merchant", "", "merchant code (required)")
+	case "rotate":
+		fs = newVerbFlagSet("carrierbill merchant key rotate", "--merchant M [--config FILE] [--database-url URL]",
+			"Rotate a merchant's key: issue a new one (printed once on stdout) and revoke the merchant's other keys in the same step.", stderr)
 		merchant = fs.String("merchant", "", "merchant code (required)")
 	case "list":
 		fs = newVerbFlagSet("carrierbill merchant key list", "[--merchant M] [--config FILE] [--database-url URL]",
@@ -57,7 +63,7 @@ func merchantKey(ctx context.Context, sub string, args []string, stdout, stderr 
 		return fmt.Errorf("%w: merchant key %s: unexpected arguments %v", errUsage, sub, fs.Args())
 	}
 	switch sub {
-	case "issue":
+	case "issue", "rotate":
 		if *merchant == "" {
 			return fmt.Errorf("%w: --merchant is required", errUsage)
 		}
@@ -74,18 +80,29 @@ func merchantKey(ctx context.Context, sub string, args []string, stdout, stderr 
 	now := clock.Real{}.Now()
 	switch sub {
 	case "issue":
-		key, hash, hint, err := settlement.NewKey()
+		key, hash, hint, err := merchantkey.NewKey()
 		if err != nil {
 			return err
 		}
-		kid, err := env.store.IssueKey(ctx, *merchant, hash, hint, now)
+		kid, err := env.keys.IssueKey(ctx, *merchant, hash, hint, now)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "key %d issued for merchant %s; it is shown once and only its hash is stored:\n", kid, *merchant)
 		fmt.Fprintln(stdout, key)
+	case "rotate":
+		key, hash, hint, err := merchantkey.NewKey()
+		if err != nil {
+			return err
+		}
+		kid, revoked, err := env.keys.RotateKey(ctx, *merchant, hash, hint, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %d issued for merchant %s, %d older key(s) revoked; it is shown once and only its hash is stored:\n", kid, *merchant, revoked)
+		fmt.Fprintln(stdout, key)
 	case "revoke":
-		ok, err := env.store.RevokeKey(ctx, *id, now)
+		ok, err := env.keys.RevokeKey(ctx, *id, now)
 		if err != nil {
 			return err
 		}
@@ -94,7 +111,7 @@ func merchantKey(ctx context.Context, sub string, args []string, stdout, stderr 
 		}
 		fmt.Fprintf(stdout, "key %d revoked\n", *id)
 	case "list":
-		keys, err := env.store.ListKeys(ctx, *merchant)
+		keys, err := env.keys.ListKeys(ctx, *merchant)
 		if err != nil {
 			return err
 		}

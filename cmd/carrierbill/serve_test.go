@@ -20,6 +20,7 @@ import (
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/internal/faultproxy"
+	"github.com/carrierbill/carrierbill/merchantkey"
 	"github.com/carrierbill/carrierbill/settlement"
 	settlepg "github.com/carrierbill/carrierbill/settlement/postgres"
 	"github.com/carrierbill/carrierbill/smpp/smsc"
@@ -336,11 +337,11 @@ func TestServeStatementDownload(t *testing.T) {
 	if _, err := runner.Generate(ctx, settlement.JobStatements, day, ""); err != nil {
 		t.Fatalf("generating the statement: %v", err)
 	}
-	key, hash, hint, err := settlement.NewKey()
+	key, hash, hint, err := merchantkey.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.IssueKey(ctx, "8001", hash, hint, time.Now()); err != nil {
+	if _, err := merchantkey.NewPostgres(h.g.pool).IssueKey(ctx, "8001", hash, hint, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/config"
+	"github.com/carrierbill/carrierbill/merchantkey"
 	"github.com/carrierbill/carrierbill/settlement"
 	"github.com/carrierbill/carrierbill/stores"
 )
@@ -52,6 +53,7 @@ type settleEnv struct {
 	loc   *time.Location
 	terms settlement.TermsBook
 	store stores.SettlementStore
+	keys  merchantkey.Store
 	close func()
 	log   *slog.Logger
 }
@@ -98,7 +100,7 @@ func (f *settleFlags) open(ctx context.Context, stderr io.Writer) (*settleEnv, e
 	if err != nil {
 		return nil, err
 	}
-	env.store, env.close = set.Settlement, func() { set.Close() }
+	env.store, env.keys, env.close = set.Settlement, set.Keys, func() { set.Close() }
 	return env, nil
 }
 

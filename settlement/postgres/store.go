@@ -1,10 +1,10 @@
 // Package postgres is settlement's PostgreSQL store: the Source the nightly
 // jobs read the ledger through (one REPEATABLE READ READ ONLY snapshot,
-// rows streamed so memory does not grow with their number), the job leases
-// and the merchant download keys.
+// rows streamed so memory does not grow with their number) and the job
+// leases. The merchant download keys moved to package merchantkey.
 //
 // It reads billing's tables and never writes them; the only tables it
-// writes are job_leases and merchant_keys. All of settlement's SQL lives
+// writes are job_leases. All of settlement's SQL lives
 // here.
 package postgres
 
@@ -21,8 +21,7 @@ import (
 	"github.com/carrierbill/carrierbill/settlement"
 )
 
-// Store implements settlement.Source, settlement.Leases and
-// settlement.KeyStore on a pgx pool.
+// Store implements settlement.Source and settlement.Leases on a pgx pool.
 type Store struct {
 	pool *pgxpool.Pool
 }
@@ -32,9 +31,8 @@ type Store struct {
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 var (
-	_ settlement.Source   = (*Store)(nil)
-	_ settlement.Leases   = (*Store)(nil)
-	_ settlement.KeyStore = (*Store)(nil)
+	_ settlement.Source = (*Store)(nil)
+	_ settlement.Leases = (*Store)(nil)
 )
 
 // Snapshot implements settlement.Source.
@@ -276,57 +274,6 @@ func (s *Store) Done(ctx context.Context, job string) (map[string]bool, error) {
 	out := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		out[k] = true
-	}
-	return out, nil
-}
-
-// MerchantForKey implements settlement.KeyStore.
-func (s *Store) MerchantForKey(ctx context.Context, hash [32]byte) (string, error) {
-	var m string
-	err := s.pool.QueryRow(ctx, `SELECT merchant FROM merchant_keys WHERE key_hash = $1 AND revoked_at IS NULL`, hash[:]).Scan(&m)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", settlement.ErrUnknownKey
-	}
-	if err != nil {
-		return "", fmt.Errorf("looking up a merchant key: %w", err)
-	}
-	return m, nil
-}
-
-// IssueKey stores a key's hash for merchant and returns its id.
-func (s *Store) IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO merchant_keys (merchant, key_hash, hint, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-		merchant, hash[:], hint, now).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("storing a key for merchant %s: %w", merchant, err)
-	}
-	return id, nil
-}
-
-// RevokeKey revokes key id; it reports whether a live key was revoked.
-func (s *Store) RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE merchant_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
-	if err != nil {
-		return false, fmt.Errorf("revoking key %d: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// ListKeys lists the keys of merchant, or of every merchant when it is "".
-func (s *Store) ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, merchant, hint, created_at, revoked_at FROM merchant_keys
- WHERE $1::text = '' OR merchant = $1::text ORDER BY merchant, id`, merchant)
-	if err != nil {
-		return nil, fmt.Errorf("listing merchant keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (settlement.KeyInfo, error) {
-		var k settlement.KeyInfo
-		err := r.Scan(&k.ID, &k.Merchant, &k.Hint, &k.CreatedAt, &k.RevokedAt)
-		return k, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing merchant keys: %w", err)
 	}
 	return out, nil
 }

@@ -1,11 +1,11 @@
 // Package sqlite is settlement's store on the embedded SQLite database: the
 // Source the nightly jobs read the ledger through (one read transaction, a
-// WAL snapshot, rows stepped one at a time), the job leases and the merchant
-// download keys. It behaves as settlement/postgres does, and the two share
+// WAL snapshot, rows stepped one at a time) and the job leases (the merchant
+// download keys moved to package merchantkey). It behaves as settlement/postgres does, and the two share
 // one query shape.
 //
 // It reads billing's tables and never writes them; the only tables it
-// writes are job_leases and merchant_keys, through billing/sqlite's
+// writes are job_leases, through billing/sqlite's
 // group-commit writer so that it never competes with the gateway for the
 // write lock. All of settlement's SQL on SQLite lives here.
 package sqlite
@@ -22,8 +22,8 @@ import (
 	"github.com/carrierbill/carrierbill/settlement"
 )
 
-// Store implements settlement.Source, settlement.Leases and
-// settlement.KeyStore on an open embedded store.
+// Store implements settlement.Source and settlement.Leases on an open
+// embedded store.
 type Store struct {
 	s *sqlite.Store
 }
@@ -33,9 +33,8 @@ type Store struct {
 func New(s *sqlite.Store) *Store { return &Store{s: s} }
 
 var (
-	_ settlement.Source   = (*Store)(nil)
-	_ settlement.Leases   = (*Store)(nil)
-	_ settlement.KeyStore = (*Store)(nil)
+	_ settlement.Source = (*Store)(nil)
+	_ settlement.Leases = (*Store)(nil)
 )
 
 // Snapshot implements settlement.Source: a read transaction on the read
@@ -311,75 +310,6 @@ func (st *Store) Done(ctx context.Context, job string) (map[string]bool, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading finished runs of %s: %w", job, err)
-	}
-	return out, nil
-}
-
-// MerchantForKey implements settlement.KeyStore.
-func (st *Store) MerchantForKey(ctx context.Context, hash [32]byte) (string, error) {
-	var m string
-	err := st.s.Reader().QueryRowContext(ctx, `SELECT merchant FROM merchant_keys WHERE key_hash = ? AND revoked_at IS NULL`, hash[:]).Scan(&m)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", settlement.ErrUnknownKey
-	}
-	if err != nil {
-		return "", fmt.Errorf("looking up a merchant key: %w", err)
-	}
-	return m, nil
-}
-
-// IssueKey stores a key's hash for merchant and returns its id.
-func (st *Store) IssueKey(ctx context.Context, merchant string, hash [32]byte, hint string, now time.Time) (int64, error) {
-	var id int64
-	err := st.s.Write(ctx, func(t *sql.Tx) error {
-		return t.QueryRowContext(ctx, `INSERT INTO merchant_keys (merchant, key_hash, hint, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			merchant, hash[:], hint, sqlite.EncodeTime(now)).Scan(&id)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("storing a key for merchant %s: %w", merchant, err)
-	}
-	return id, nil
-}
-
-// RevokeKey revokes key id; it reports whether a live key was revoked.
-func (st *Store) RevokeKey(ctx context.Context, id int64, now time.Time) (bool, error) {
-	err := st.s.Write(ctx, func(t *sql.Tx) error {
-		return execOne(ctx, t, `UPDATE merchant_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, sqlite.EncodeTime(now), id)
-	})
-	if errors.Is(err, errNoRow) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("revoking key %d: %w", id, err)
-	}
-	return true, nil
-}
-
-// ListKeys lists the keys of merchant, or of every merchant when it is "".
-func (st *Store) ListKeys(ctx context.Context, merchant string) ([]settlement.KeyInfo, error) {
-	rows, err := st.s.Reader().QueryContext(ctx, `SELECT id, merchant, hint, created_at, revoked_at FROM merchant_keys
- WHERE ?1 = '' OR merchant = ?1 ORDER BY merchant, id`, merchant)
-	if err != nil {
-		return nil, fmt.Errorf("listing merchant keys: %w", err)
-	}
-	defer rows.Close()
-	var out []settlement.KeyInfo
-	for rows.Next() {
-		var k settlement.KeyInfo
-		var created int64
-		var revoked sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.Merchant, &k.Hint, &created, &revoked); err != nil {
-			return nil, fmt.Errorf("listing merchant keys: %w", err)
-		}
-		k.CreatedAt = sqlite.DecodeTime(created)
-		if revoked.Valid {
-			r := sqlite.DecodeTime(revoked.Int64)
-			k.RevokedAt = &r
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing merchant keys: %w", err)
 	}
 	return out, nil
 }

@@ -252,34 +252,6 @@ func TestSettlementLeases(t *testing.T) {
 	}
 }
 
-func TestSettlementKeys(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	st := settlesqlite.New(openTest(t))
-	now := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
-	h := [32]byte{1, 2, 3}
-	id, err := st.IssueKey(ctx, "8001", h, "cbk_abc", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := st.MerchantForKey(ctx, h); err != nil || m != "8001" {
-		t.Fatalf("MerchantForKey = %q, %v", m, err)
-	}
-	if ok, err := st.RevokeKey(ctx, id, now); !ok || err != nil {
-		t.Fatalf("RevokeKey = %v, %v", ok, err)
-	}
-	if ok, err := st.RevokeKey(ctx, id, now); ok || err != nil {
-		t.Fatalf("second RevokeKey = %v, %v", ok, err)
-	}
-	if _, err := st.MerchantForKey(ctx, h); !errors.Is(err, settlement.ErrUnknownKey) {
-		t.Fatalf("revoked key: %v", err)
-	}
-	keys, err := st.ListKeys(ctx, "")
-	if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil || !keys[0].CreatedAt.Equal(now) {
-		t.Fatalf("ListKeys = %+v, %v", keys, err)
-	}
-}
-
 // openTest opens an embedded store on a fresh file and closes it when the
 // test ends.
 func openTest(t testing.TB) *sqlite.Store {
