@@ -2,6 +2,7 @@ package merchantapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -549,7 +550,9 @@ func TestListPayments(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var ids []string
 	for i := range 5 {
-		ids = append(ids, e.prepare(phoneA, "", "l-"+string(rune('a'+i)), "1"))
+		// Different amounts: a pending payment of the same subscriber, amount
+		// and merchant would give way to the new one.
+		ids = append(ids, e.prepare(phoneA, "", "l-"+string(rune('a'+i)), fmt.Sprintf("1.%02d", i)))
 		e.clock.Advance(time.Minute)
 	}
 	e.do(e.key8001, "POST", pay+"/"+ids[1]+"/cancel", `{}`)

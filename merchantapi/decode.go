@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -22,17 +23,17 @@ import (
 // misspelt field is an error naming it, never silently dropped.
 
 type chargingInformation struct {
-	Amount        json.Number  `json:"amount"`
+	Amount        jsonNumber  `json:"amount"`
 	Currency      string       `json:"currency"`
 	Description   string       `json:"description"`
 	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
-	TaxAmount     *json.Number `json:"taxAmount,omitempty"`
+	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 
 type chargingMetaData struct {
 	MerchantName         string       `json:"merchantName,omitempty"`
 	MerchantIdentifier   string       `json:"merchantIdentifier,omitempty"`
-	Fee                  *json.Number `json:"fee,omitempty"`
+	Fee                  *jsonNumber `json:"fee,omitempty"`
 	PurchaseCategoryCode string       `json:"purchaseCategoryCode,omitempty"`
 	Channel              string       `json:"channel,omitempty"`
 	ServiceID            string       `json:"serviceId,omitempty"`
@@ -41,11 +42,11 @@ type chargingMetaData struct {
 
 type paymentItem struct {
 	ID            string       `json:"id"`
-	Amount        json.Number  `json:"amount"`
+	Amount        jsonNumber  `json:"amount"`
 	Currency      string       `json:"currency"`
 	Description   string       `json:"description"`
 	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
-	TaxAmount     *json.Number `json:"taxAmount,omitempty"`
+	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 
 type paymentAmount struct {
@@ -97,11 +98,11 @@ type refundAmount struct {
 
 type refundItem struct {
 	PaymentItemID string       `json:"paymentItemId"`
-	Amount        json.Number  `json:"amount"`
+	Amount        jsonNumber  `json:"amount"`
 	Currency      string       `json:"currency"`
 	Description   string       `json:"description"`
 	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
-	TaxAmount     *json.Number `json:"taxAmount,omitempty"`
+	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 
 type refundTransaction struct {
@@ -117,6 +118,40 @@ type refundBody struct {
 	Sink              string             `json:"sink,omitempty"`
 	SinkCredential    *sinkCredential    `json:"sinkCredential,omitempty"`
 	AmountTransaction *refundTransaction `json:"amountTransaction"`
+}
+
+// jsonNumber is a JSON number kept as it was written. Unlike json.Number
+// it refuses a number in quotes: CAMARA's amounts are numbers.
+type jsonNumber string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *jsonNumber) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*n = ""
+		return nil
+	case len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')):
+		kind := "string"
+		switch b[0] {
+		case '{':
+			kind = "object"
+		case '[':
+			kind = "array"
+		case 't', 'f':
+			kind = "bool"
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[float64]()}
+	}
+	*n = jsonNumber(b)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (n jsonNumber) MarshalJSON() ([]byte, error) {
+	if n == "" {
+		return []byte("null"), nil
+	}
+	return []byte(n), nil
 }
 
 // maxBody bounds a request body.
@@ -198,7 +233,7 @@ func jsonKind(k string) string {
 
 // parseAmount reads a JSON number as an amount in yuan with at most two
 // decimals (trailing zeros beyond them are allowed: 10.500 is 10.50).
-func parseAmount(field string, n json.Number) (billing.Money, *apiError) {
+func parseAmount(field string, n jsonNumber) (billing.Money, *apiError) {
 	s := string(n)
 	if s == "" {
 		return 0, invalid(field, "required")
@@ -405,7 +440,7 @@ func checkPayment(b paymentBody, m billing.Merchant, normalize func(string) (str
 }
 
 // parseTax reads a tax amount (0 allowed).
-func parseTax(field string, n json.Number) (billing.Money, *apiError) {
+func parseTax(field string, n jsonNumber) (billing.Money, *apiError) {
 	if string(n) == "0" || string(n) == "0.0" || string(n) == "0.00" {
 		return 0, nil
 	}

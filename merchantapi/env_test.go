@@ -26,6 +26,7 @@ import (
 	"github.com/carrierbill/carrierbill/internal/dbtest"
 	"github.com/carrierbill/carrierbill/merchantapi"
 	"github.com/carrierbill/carrierbill/merchantkey"
+	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/sms"
 )
 
@@ -99,7 +100,7 @@ func (e *env) open(o envOptions) {
 	notifier := merchantapi.NewNotifier("https://gateway.example/carrier-billing/v0.5", e.clock)
 	var err error
 	e.engine, e.sms, err = sms.NewEngine(billing.Options{Config: testConfig(), Store: e.store, Charger: e.charger,
-		Limiter: billing.NewMemoryLimiter(e.clock), Clock: e.clock, EventHook: notifier.Hook}, sms.TextConfig{}, sms.Options{})
+		Limiter: billing.NewMemoryLimiter(e.clock), Clock: e.clock, EventHook: notifier.Hook}, sms.TextConfig{}, sms.Options{Normalize: msisdn.DefaultPlan().Normalize})
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}

@@ -43,7 +43,7 @@ func refundViewOf(a billing.APIRefund) refundView {
 	}
 	// The amount refunded, also for a total refund (which names none).
 	v.AmountTransaction.RefundAmount.ChargingInformation = &chargingInformation{
-		Amount: json.Number(a.Refund.Amount.String()), Currency: "CNY", Description: describeRefund(t)}
+		Amount: jsonNumber(a.Refund.Amount.String()), Currency: "CNY", Description: describeRefund(t)}
 	return v
 }
 
