@@ -47,7 +47,9 @@ func TestOpsConsoleInChromium(t *testing.T) {
 	if os.Getenv("CARRIERBILL_SCREENSHOTS") == "1" {
 		shots = filepath.Join("..", "..", "docs")
 	}
-	yaml := "accounts: {auto_open: true}\nops: {listen: \"127.0.0.1:0\"}\n" + testMerchants
+	// A generous Redis timeout: on a loaded machine the in-process Redis
+	// can miss the default 200ms, and a payment then fails closed.
+	yaml := "accounts: {auto_open: true}\nredis: {timeout: 5s}\nops: {listen: \"127.0.0.1:0\"}\n" + testMerchants
 	h := bootWith(t, yaml, io.Discard, GatewayOptions{AdminToken: opsTestToken})
 	if h.g.OpsAddr == "" {
 		t.Fatal("no operations endpoint")
