@@ -58,6 +58,7 @@ type Config struct {
 	OCS           OCS               `yaml:"ocs"` // Diameter credit control to the operator's OCS (config/ocs.go)
 	Subscriptions Subscriptions     `yaml:"subscriptions"`
 	API           API               `yaml:"api"` // the merchant API (api.go)
+	USSD          USSD              `yaml:"ussd"`
 	Log           Log               `yaml:"log"`
 	Ops           Ops               `yaml:"ops"`
 
@@ -422,6 +423,7 @@ func (c *Config) applyDefaults() {
 	c.OCS.applyDefaults()
 	c.Subscriptions.applyDefaults()
 	c.API.applyDefaults()
+	c.USSD.applyDefaults()
 	if !c.Accounts.CreditLimit.set {
 		c.Accounts.CreditLimit = yuan(10000)
 	}

@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	c.checkVerify(p)
 	c.checkOCS(p)
 	c.checkAPI(p)
+	c.checkUSSD(p)
 	c.checkLog(p)
 	c.checkOps(p)
 	if len(p.es) == 0 {

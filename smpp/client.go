@@ -24,6 +24,7 @@ import (
 type Client struct {
 	consumer Consumer
 	obs      Observer
+	ussd     USSDConsumer
 	log      *slog.Logger
 	clk      clock.Clock
 	binds    []*bind
@@ -83,7 +84,7 @@ func NewClient(binds []BindConfig, consumer Consumer, opts Options) (*Client, er
 	if opts.MaxPDU <= 0 {
 		opts.MaxPDU = DefaultMaxPDU
 	}
-	c := &Client{consumer: consumer, obs: opts.Observer, log: opts.Logger, clk: opts.Clock, changed: make(chan struct{})}
+	c := &Client{consumer: consumer, obs: opts.Observer, ussd: opts.USSD, log: opts.Logger, clk: opts.Clock, changed: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, bc := range binds {

@@ -135,4 +135,6 @@ type Options struct {
 	MaxPDU int          // largest command_length accepted; default DefaultMaxPDU
 	// Observer is told MO ack latencies and throttles (observe.go); nil: none.
 	Observer Observer
+	// USSD takes deliver_sm with ussd_service_op (ussd.go); nil: handled as MOs.
+	USSD USSDConsumer
 }

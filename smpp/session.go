@@ -358,6 +358,9 @@ func (b *bind) process(ctx context.Context, f Frame, log *slog.Logger) pdu.Statu
 	if sm.IsReceipt() {
 		return b.receipt(ctx, sm, now, log)
 	}
+	if _, ussd, _ := sm.USSDOp(); ussd && b.c.ussd != nil {
+		return b.processUSSD(ctx, sm, now, log)
+	}
 	if err := sm.CheckPayload(); err != nil {
 		log.Warn("smpp: MO with both short_message and message_payload rejected", "from", redact.Phone(sm.Src), "err", err)
 		return StatusOptNotAllowed

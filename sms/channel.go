@@ -43,6 +43,9 @@ type Options struct {
 	Lease time.Duration
 	// Poll is how often Run looks for new MOs when idle (default 50 ms).
 	Poll time.Duration
+	// Divert, when set, takes the MOs of another channel stored in the
+	// same inbox (USSD: ussd.Service.Divert); ok false leaves the MO here.
+	Divert func(ctx context.Context, mo billing.InboundMO) (r billing.Result, ok bool, err error)
 }
 
 // MaxMOAttempts is how many times Run tries an MO before it gives up on it
@@ -199,6 +202,11 @@ func (c *Channel) unseal(ctx context.Context, mo *billing.InboundMO) string {
 // "<code> <password>", and a purchase with a card suffix (VIP K, VIP
 // K1234).
 func (c *Channel) Handle(ctx context.Context, mo billing.InboundMO) (billing.Result, error) {
+	if c.o.Divert != nil {
+		if r, ok, err := c.o.Divert(ctx, mo); ok {
+			return r, err
+		}
+	}
 	text := c.unseal(ctx, &mo)
 	src := billing.Source{Channel: billing.ChannelSMS, Origin: mo.ServiceAddr, MO: &mo}
 	merchant, _ := strings.CutPrefix(mo.ServiceAddr, c.o.ServiceCode)

@@ -381,3 +381,9 @@ func Default() *Texts {
 	}
 	return t
 }
+
+// Refusal renders a refusal event as the SMS channel words it, whatever
+// the channel: the USSD menu shows the same reason on its screen.
+func (t *Texts) Refusal(ev billing.Event) string {
+	return t.refusal(ev, ev.Order != nil && ev.Order.Product == "", t.orderPairs(ev))
+}

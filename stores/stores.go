@@ -117,6 +117,9 @@ type Set struct {
 	Refusals      billing.RefusalLog
 	// Limiter is nil unless Options.Limiter was set.
 	Limiter billing.Limiter
+	// EmbeddedRedis is the in-process Redis's address when no Redis URL
+	// is configured ("" otherwise): the USSD sessions share it.
+	EmbeddedRedis string
 
 	// Pool is the PostgreSQL pool, nil on the embedded store; Embedded is
 	// the embedded store, nil on PostgreSQL. Only tests and the few callers
@@ -271,6 +274,7 @@ func (s *Set) openLimiter(o Options) error {
 	if err != nil {
 		return fmt.Errorf("starting the in-process Redis: %w", err)
 	}
+	s.EmbeddedRedis = l.Addr()
 	s.closers = append(s.closers, l.Close)
 	s.Limiter = l
 	_, s.LimiterDescription = Describe(o)

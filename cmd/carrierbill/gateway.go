@@ -31,6 +31,7 @@ import (
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 	"github.com/carrierbill/carrierbill/subscriptions"
+	"github.com/carrierbill/carrierbill/ussd"
 	"github.com/carrierbill/carrierbill/verify"
 )
 
@@ -63,6 +64,10 @@ type Gateway struct {
 	Bank  bank.Adapter
 	// AdminAddr is the card admin endpoint's address, "" when off.
 	AdminAddr string
+	// USSD is the USSD channel (nil when off) and USSDAddr its HTTP
+	// callback's address ("" when off); see ussd.go.
+	USSD     *ussd.Service
+	USSDAddr string
 	// Settlement runs the statements and bills on the open store (the
 	// scheduler drives it nightly; the demo calls Generate by hand).
 	Settlement *settlement.Runner
@@ -127,6 +132,8 @@ type GatewayOptions struct {
 	CardKey, WalletPepper []byte
 	// AdminToken replaces $CARRIERBILL_ADMIN_TOKEN (tests).
 	AdminToken string
+	// USSDSecret replaces $CARRIERBILL_USSD_SECRET (tests).
+	USSDSecret string
 	// BankKey replaces $CARRIERBILL_BANK_KEY (tests).
 	BankKey []byte
 	// HTTPTimeouts are the timeouts of every HTTP server (zero: the
@@ -267,6 +274,12 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		CardCharger: observeCardCharger(cw.charger, g.Metrics), CardBank: cw.bank, Hasher: cw.hasher, Observer: ops.Observers{g.Metrics, g.Refusals},
 		EventHook: apiNotifier(c, g).Hook, // merchant API rows and notifications (api.go)
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
+		Divert: func(ctx context.Context, mo billing.InboundMO) (billing.Result, bool, error) { // USSD answers (ussd.go)
+			if g.USSD == nil {
+				return billing.Result{}, false, nil
+			}
+			return g.USSD.Divert(ctx, mo)
+		},
 		Normalize: c.Numbering.Plan().Normalize,
 		Receipts: func(ctx context.Context, r smpp.DeliveryReceipt) error {
 			// Matched to the MT part it reports on; nil only once stored
@@ -280,6 +293,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	}
 	g.Operator = newOperator(g, o.LogLevel)
 
+	if err := openUSSD(g, c, cw, intake, log, o); err != nil {
+		return nil, err
+	}
 	if o.CoreOnly {
 		return g, nil
 	}
@@ -307,7 +323,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	if cw.sealer != nil {
 		g.Dispatcher.Unseal = cw.sealer.Open // the sealed initial-password MT (issue 18.3)
 	}
-	g.SMPP, err = smpp.NewClient(binds, observedConsumer{g.SMS, g.Metrics}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock, Observer: g.Metrics})
+	g.SMPP, err = smpp.NewClient(binds, observedConsumer{g.SMS, g.Metrics}, smpp.Options{Logger: log.With("component", "smpp"), Clock: g.Clock, Observer: g.Metrics, USSD: ussdConsumer(g)})
 	if err != nil {
 		return nil, err
 	}

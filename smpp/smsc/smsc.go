@@ -79,6 +79,7 @@ type Server struct {
 	nconn     int
 	records   []Record
 	mts       []MT
+	ussd      []USSDScreen // ussd.go
 	mtChanged chan struct{}
 	reasm     *smpp.Reassembler
 	partIDs   map[smpp.PartKey][]string
@@ -647,6 +648,9 @@ func (c *session) answerSubmit(f smpp.Frame) {
 // addMT records a submitted part (s.mu held) and returns the MT it
 // completes, nil while parts are missing.
 func (s *Server) addMT(sysID string, sm *smpp.SM, id string) *MT {
+	if s.addUSSD(sysID, sm) {
+		return nil
+	}
 	data := sm.UserData()
 	m := MT{SystemID: sysID, From: sm.Src, To: sm.Dst, DataCoding: sm.DataCoding, Parts: 1,
 		MessageIDs: []string{id}, RegisteredDelivery: sm.RegisteredDelivery&0x03 != 0}
