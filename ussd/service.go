@@ -14,8 +14,8 @@ import (
 
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/redact"
-	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/smpp"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/wallet"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/msisdn"
-	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/smpp"
+	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 	"github.com/carrierbill/carrierbill/ussd"
 )
