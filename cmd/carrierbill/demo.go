@@ -164,6 +164,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return err
 	}
+	if err := d.ussdScript(ctx, a); err != nil { // ussddemo.go
+		return err
+	}
 	if err := d.statements(ctx, cfg); err != nil {
 		return err
 	}
