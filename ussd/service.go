@@ -443,6 +443,10 @@ func (s *Service) apply(ctx context.Context, t *turn, env envelope, text string)
 	sess.route(env, t.mo.Bind)
 	if sess.Closed {
 		sess.Pages, sess.PageAt, sess.Final = []string{s.t.get("ended")}, 0, true
+		if env.N > 0 { // HTTP: the callback waits for this message's screen
+			sess.Handled = max(sess.Handled+1, env.N)
+			return sess, nil, nil
+		}
 		return nil, s.replyOf(sess), nil
 	}
 	if now.Sub(sess.Last) > s.o.Timeout {

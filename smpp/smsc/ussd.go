@@ -103,7 +103,7 @@ func (d *Dialog) send(ctx context.Context, op byte, text string) (pdu.Status, er
 	if err != nil {
 		return 0, err
 	}
-	sm := &smpp.SM{ServiceType: d.o.ServiceType, SrcTON: 1, SrcNPI: 1, Src: d.From, Dst: d.To, DataCoding: coding, ShortMessage: data}
+	sm := &smpp.SM{ServiceType: d.o.ServiceType, Src: d.From, Dst: d.To, DataCoding: coding, ShortMessage: data}
 	if d.o.KeyUMR {
 		sm.SetUSSD(op, nil, int(d.Seq))
 	} else {
