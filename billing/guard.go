@@ -34,7 +34,8 @@ type CodeGuard struct {
 	MonthCount int
 }
 
-// lockGuard locks the number's guard row and rolls stale periods over.
+// lockGuard locks the number's guard row (a number without one has zero
+// counters) and rolls stale periods over.
 func (e *Engine) lockGuard(ctx context.Context, tx Tx, msisdn string, now time.Time) (CodeGuard, error) {
 	g, err := tx.LockCodeGuard(ctx, msisdn)
 	if err != nil {

@@ -222,11 +222,17 @@ type Tx interface {
 	// CountPendingOrders counts msisdn's pending orders still valid at now.
 	CountPendingOrders(ctx context.Context, msisdn string, now time.Time) (int, error)
 
-	// LockCodeGuard returns the wrong-code counters of msisdn, creating an
-	// empty row when there is none, and locks it.
+	// LockCodeGuard returns the wrong-code counters of msisdn and locks
+	// its row. A number without a row (it never sent a wrong code) gets
+	// zero counters and nothing is written: a right code costs one read.
 	LockCodeGuard(ctx context.Context, msisdn string) (CodeGuard, error)
 
-	// SaveCodeGuard writes g to its row (which LockCodeGuard locked).
+	// SaveCodeGuard writes g to its row, creating it when there is none.
+	// When another transaction created the row after LockCodeGuard found
+	// none, the counters were read stale: it fails with a retryable
+	// conflict, so that InTx runs the function again and the wrong code is
+	// counted on top of the other one (the SQLite store's single writer
+	// never meets this).
 	SaveCodeGuard(ctx context.Context, g CodeGuard) error
 
 	// Bank cards.

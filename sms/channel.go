@@ -37,7 +37,9 @@ type Options struct {
 	// nil logs them.
 	Receipts func(ctx context.Context, r smpp.DeliveryReceipt) error
 	Logger   *slog.Logger
-	// Workers is how many MOs Run processes at once (default 8).
+	// Workers is how many MOs Run processes at once (default 64). The
+	// store shares commits among the transactions of concurrent workers,
+	// so more workers mean fuller groups, not more commits.
 	Workers int
 	// Lease is how long a claimed MO stays leased (default 1 minute).
 	Lease time.Duration
@@ -73,7 +75,7 @@ func New(o Options) (*Channel, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Workers <= 0 {
-		o.Workers = 8
+		o.Workers = 64
 	}
 	if o.Lease <= 0 {
 		o.Lease = time.Minute

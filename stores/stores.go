@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,10 +40,14 @@ import (
 // EmbeddedFile is the embedded store's file name under the data directory.
 const EmbeddedFile = "carrierbill.db"
 
+// defaultMaxConns is the PostgreSQL pool's size when neither the
+// configuration nor the URL (pool_max_conns) sets one.
+const defaultMaxConns = 24
+
 // Options say where the stores are and what to open.
 type Options struct {
 	// DatabaseURL is PostgreSQL's URL; empty opens the embedded store under
-	// DataDir. MaxConns caps the pool (0: pgx's default).
+	// DataDir. MaxConns caps the pool (0: 24, or the URL's pool_max_conns).
 	DatabaseURL string
 	MaxConns    int
 	// Schema, when set, is the PostgreSQL schema every connection uses
@@ -175,6 +180,10 @@ func (s *Set) openPostgres(ctx context.Context, o Options) error {
 	}
 	if o.MaxConns > 0 {
 		pcfg.MaxConns = int32(o.MaxConns)
+	} else if !strings.Contains(o.DatabaseURL, "pool_max_conns") {
+		// The gateway's groups of transactions, MO intake, claims and
+		// sweeps each hold a connection at once (issue 11).
+		pcfg.MaxConns = max(pcfg.MaxConns, defaultMaxConns)
 	}
 	if o.Schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = o.Schema

@@ -17,12 +17,20 @@ import (
 // the calls of one key with a transaction-scoped advisory lock on it, in
 // every process sharing the database, and retries like every transaction
 // of this package (retryTx).
+//
+// Its transactions share commits (group.go): the debits of many numbers
+// are taken in one transaction, each in its own savepoint, still one
+// transaction per key as InAccountTx promises (the advisory lock is held
+// until the group commits).
 type AccountStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	group *grouper
 }
 
 // NewAccountStore returns the phone accounts' store on pool.
-func NewAccountStore(pool *pgxpool.Pool) *AccountStore { return &AccountStore{pool: pool} }
+func NewAccountStore(pool *pgxpool.Pool) *AccountStore {
+	return &AccountStore{pool: pool, group: newGrouper(pool, 3)}
+}
 
 // NewAccounts returns the phone-account charger on pool.
 func NewAccounts(pool *pgxpool.Pool, clk clock.Clock, opt billing.AccountsOptions) *billing.Accounts {
@@ -33,7 +41,7 @@ var _ billing.AccountStore = (*AccountStore)(nil)
 
 // InAccountTx implements billing.AccountStore.
 func (s *AccountStore) InAccountTx(ctx context.Context, key string, fn func(billing.AccountTx) error) error {
-	return retryTx(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.group.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, key); err != nil {
 			return err
 		}

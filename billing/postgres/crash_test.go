@@ -48,6 +48,10 @@ func TestMain(m *testing.M) {
 		crashChild(url)
 		os.Exit(0)
 	}
+	if url := os.Getenv(groupCrashChildEnv); url != "" {
+		groupCrashChild(url)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

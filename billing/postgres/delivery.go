@@ -16,9 +16,15 @@ import (
 // the methods of billing.Store that run them.
 
 const (
-	// sqlLockMessageID serializes MarkSentParts and ApplyReceipt on one
-	// normalized message id until the transaction ends.
-	sqlLockMessageID = `SELECT pg_advisory_xact_lock(hashtextextended('outbox_parts:' || $1::text, 0))`
+	// sqlLockMessageIDs serializes MarkSentParts and ApplyReceipt on
+	// normalized message ids until the transaction ends: it tries to take
+	// the advisory lock of each id, in one global order, and counts the
+	// ones another transaction holds. Trying, never waiting: these run in
+	// groups (group.go), and a group waiting for another group's lock while
+	// that one waits for the first's would deadlock; the caller rolls back
+	// and retries instead (errLockBusy).
+	sqlLockMessageIDs = `SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(hashtextextended('outbox_parts:' || id, 0)))
+		FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS u(id) WHERE id <> '' ORDER BY id) s`
 
 	sqlInsertPart = `INSERT INTO outbox_parts (outbox_id, part, bind, message_id)
 		VALUES ($1::bigint, $2::int, $3::text, $4::text) ON CONFLICT (outbox_id, part) DO NOTHING`
@@ -63,17 +69,15 @@ func finalStates() []string {
 	return out
 }
 
-// lockMessageIDs takes the advisory locks of ids in one global order.
+// lockMessageIDs takes the advisory locks of ids in one global order, in
+// one statement; errLockBusy when another transaction holds one of them.
 func lockMessageIDs(ctx context.Context, tx pgx.Tx, ids ...string) error {
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	for i, id := range ids {
-		if id == "" || (i > 0 && ids[i-1] == id) {
-			continue
-		}
-		if _, err := tx.Exec(ctx, sqlLockMessageID, id); err != nil {
-			return err
-		}
+	var busy int64
+	if err := tx.QueryRow(ctx, sqlLockMessageIDs, ids).Scan(&busy); err != nil {
+		return err
+	}
+	if busy > 0 {
+		return errLockBusy
 	}
 	return nil
 }
@@ -84,7 +88,7 @@ func (s *Store) MarkSentParts(ctx context.Context, id int64, at time.Time, parts
 	for i, p := range parts {
 		keys[i] = billing.NormalizeMessageID(p.MessageID)
 	}
-	err := retryTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.delivery.inTx(ctx, func(tx pgx.Tx) error {
 		if err := exec1(ctx, tx, sqlMarkSent, id, at); err != nil {
 			return err
 		}
@@ -147,7 +151,7 @@ func (s *Store) ApplyReceipt(ctx context.Context, r billing.DeliveryReceipt, key
 		return false, fmt.Errorf("recording a receipt: %w: no message id", billing.ErrNotFound)
 	}
 	matched := false
-	err := retryTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.delivery.inTx(ctx, func(tx pgx.Tx) error {
 		matched = false
 		if err := lockMessageIDs(ctx, tx, keys.Exact, keys.AsHex, keys.AsDec); err != nil {
 			return err

@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/carrierbill/carrierbill/billing"
 )
@@ -33,17 +36,34 @@ func (t *tx) CountPendingOrders(ctx context.Context, msisdn string, now time.Tim
 	return n, mapErr(err)
 }
 
-// LockCodeGuard implements billing.Tx.
+// LockCodeGuard implements billing.Tx: one SELECT … FOR UPDATE; a number
+// without a row (it never sent a wrong code) has zero counters, and
+// nothing is written.
 func (t *tx) LockCodeGuard(ctx context.Context, msisdn string) (billing.CodeGuard, error) {
-	if _, err := t.tx.Exec(ctx, sqlCreateCodeGuard, msisdn); err != nil {
-		return billing.CodeGuard{}, mapErr(err)
-	}
 	var g billing.CodeGuard
 	err := t.tx.QueryRow(ctx, sqlLockCodeGuard, msisdn).Scan(&g.MSISDN, &g.Hour, &g.HourCount, &g.Day, &g.DayCount, &g.Month, &g.MonthCount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.CodeGuard{MSISDN: msisdn}, nil
+	}
 	return g, mapErr(err)
 }
 
-// SaveCodeGuard implements billing.Tx.
+// SaveCodeGuard implements billing.Tx: it updates the row, or creates it.
+// When a concurrent transaction created it since LockCodeGuard found none,
+// the counters read were stale: the transaction runs again (errLockBusy),
+// and this time LockCodeGuard locks the row, so no wrong code goes
+// uncounted.
 func (t *tx) SaveCodeGuard(ctx context.Context, g billing.CodeGuard) error {
-	return exec1(ctx, t.tx, sqlSaveCodeGuard, g.MSISDN, g.Hour, g.HourCount, g.Day, g.DayCount, g.Month, g.MonthCount)
+	args := []any{g.MSISDN, g.Hour, g.HourCount, g.Day, g.DayCount, g.Month, g.MonthCount}
+	tag, err := t.tx.Exec(ctx, sqlSaveCodeGuard, args...)
+	if err != nil || tag.RowsAffected() > 0 {
+		return mapErr(err)
+	}
+	if tag, err = t.tx.Exec(ctx, sqlCreateCodeGuard, args...); err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errLockBusy
+	}
+	return nil
 }

@@ -65,7 +65,10 @@ const (
 
 	sqlCountPendingOrders = `SELECT count(*) FROM orders WHERE msisdn = $1::text AND status = 'pending' AND expires_at > $2::timestamptz`
 
-	sqlCreateCodeGuard = `INSERT INTO code_guard (msisdn) VALUES ($1::text) ON CONFLICT (msisdn) DO NOTHING`
+	// sqlCreateCodeGuard creates a number's first counters; nothing when a
+	// concurrent transaction created them first (SaveCodeGuard retries).
+	sqlCreateCodeGuard = `INSERT INTO code_guard (msisdn, hour, hour_count, day, day_count, month, month_count)
+		VALUES ($1::text, $2::text, $3::int, $4::text, $5::int, $6::text, $7::int) ON CONFLICT (msisdn) DO NOTHING`
 
 	sqlLockCodeGuard = `SELECT msisdn, hour, hour_count, day, day_count, month, month_count FROM code_guard
 		WHERE msisdn = $1::text FOR UPDATE`

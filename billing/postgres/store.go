@@ -20,20 +20,38 @@ import (
 const maxTxAttempts = 8
 
 // Store is billing.Store on a pgx pool. Row locks are per phone number
-// (the quota row) and per order; there is no global lock.
+// (the quota row) and per order; there is no global lock. Its write
+// transactions share commits (group.go): InTx's in groups of their own,
+// the outbox's sent marks and the delivery receipts in others.
 type Store struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	engine   *grouper // InTx
+	delivery *grouper // MarkSent, MarkSentParts, MarkSendFailed, ApplyReceipt, ReleaseMO
 }
 
+// engineGroups is how many InTx groups run at once: while one commits the
+// next runs its functions. More would hold more connections and make
+// groups wait on each other's row locks.
+const engineGroups = 4
+
+// deliveryGroups is how many groups of sent marks and receipts run at once.
+const deliveryGroups = 3
+
 // NewStore returns a store on pool. The schema must be migrated (Migrate).
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, engine: newGrouper(pool, engineGroups), delivery: newGrouper(pool, 1)}
+}
 
 var _ billing.Store = (*Store)(nil)
 
-// retryable reports a serialization failure or a deadlock.
+// errLockBusy: an advisory lock a transaction tried to take is held by
+// another one; it rolls back and runs again, like after a deadlock.
+var errLockBusy = errors.New("postgres: a lock is held by another transaction")
+
+// retryable reports a serialization failure, a deadlock or errLockBusy.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return errors.Is(err, errLockBusy) || errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
 // mapErr translates constraint violations to billing's errors by
@@ -63,7 +81,7 @@ func mapErr(err error) error {
 
 // InTx implements billing.Store.
 func (s *Store) InTx(ctx context.Context, fn func(tx billing.Tx) error) error {
-	return retryTx(ctx, s.pool, func(ptx pgx.Tx) error { return fn(&tx{tx: ptx}) })
+	return s.engine.inTx(ctx, func(ptx pgx.Tx) error { return fn(&tx{tx: ptx}) })
 }
 
 // retryTx runs fn in a transaction on pool and runs it again, after a
@@ -119,7 +137,7 @@ func (s *Store) ClaimMOs(ctx context.Context, now, leaseUntil time.Time, limit i
 
 // ReleaseMO implements billing.Store.
 func (s *Store) ReleaseMO(ctx context.Context, id int64, notBefore time.Time) error {
-	return exec1(ctx, s.pool, sqlReleaseMO, id, notBefore)
+	return s.delivery.inTx(ctx, func(tx pgx.Tx) error { return exec1(ctx, tx, sqlReleaseMO, id, notBefore) })
 }
 
 // ClaimOutbox implements billing.Store.
@@ -138,12 +156,12 @@ func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limi
 
 // MarkSent implements billing.Store.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	return exec1(ctx, s.pool, sqlMarkSent, id, at)
+	return s.delivery.inTx(ctx, func(tx pgx.Tx) error { return exec1(ctx, tx, sqlMarkSent, id, at) })
 }
 
 // MarkSendFailed implements billing.Store.
 func (s *Store) MarkSendFailed(ctx context.Context, id int64, nextAt time.Time, errText string) error {
-	return exec1(ctx, s.pool, sqlMarkSendFailed, id, nextAt, errText)
+	return s.delivery.inTx(ctx, func(tx pgx.Tx) error { return exec1(ctx, tx, sqlMarkSendFailed, id, nextAt, errText) })
 }
 
 type execer interface {
@@ -266,14 +284,25 @@ func (t *tx) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing
 	return pgx.CollectRows(rows, scanOrder)
 }
 
+// LockQuota implements billing.Tx: one SELECT … FOR UPDATE when the row
+// exists (every payment after a number's first purchase), else it is
+// created first.
 func (t *tx) LockQuota(ctx context.Context, msisdn string, method billing.Method, day, month string) (billing.Quota, error) {
+	lock := func() (billing.Quota, error) {
+		var q billing.Quota
+		var last *time.Time
+		err := t.tx.QueryRow(ctx, sqlLockQuota, msisdn, string(method)).Scan(&q.MSISDN, &q.Method, &q.Day, &q.DaySpent, &q.Month, &q.MonthSpent, &last)
+		q.LastChargeAt = fromNullTime(last)
+		return q, err
+	}
+	q, err := lock()
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return q, mapErr(err)
+	}
 	if _, err := t.tx.Exec(ctx, sqlCreateQuota, msisdn, string(method), day, month); err != nil {
 		return billing.Quota{}, mapErr(err)
 	}
-	var q billing.Quota
-	var last *time.Time
-	err := t.tx.QueryRow(ctx, sqlLockQuota, msisdn, string(method)).Scan(&q.MSISDN, &q.Method, &q.Day, &q.DaySpent, &q.Month, &q.MonthSpent, &last)
-	q.LastChargeAt = fromNullTime(last)
+	q, err = lock()
 	return q, mapErr(err)
 }
 

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -49,12 +51,12 @@ func (t *txImpl) CountPendingOrders(ctx context.Context, msisdn string, now time
 
 // LockCodeGuard implements billing.Tx (the one writer holds it).
 func (t *txImpl) LockCodeGuard(ctx context.Context, msisdn string) (billing.CodeGuard, error) {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO code_guard (msisdn) VALUES (?) ON CONFLICT (msisdn) DO NOTHING`, msisdn); err != nil {
-		return billing.CodeGuard{}, fmt.Errorf("creating the code guard: %w", domainError(err))
-	}
 	var g billing.CodeGuard
 	err := t.tx.QueryRowContext(ctx, `SELECT msisdn, hour, hour_count, day, day_count, month, month_count FROM code_guard
 		WHERE msisdn = ?`, msisdn).Scan(&g.MSISDN, &g.Hour, &g.HourCount, &g.Day, &g.DayCount, &g.Month, &g.MonthCount)
+	if errors.Is(err, sql.ErrNoRows) { // never a wrong code: zero counters, nothing written
+		return billing.CodeGuard{MSISDN: msisdn}, nil
+	}
 	if err != nil {
 		return billing.CodeGuard{}, fmt.Errorf("reading the code guard: %w", domainError(err))
 	}
@@ -63,10 +65,14 @@ func (t *txImpl) LockCodeGuard(ctx context.Context, msisdn string) (billing.Code
 
 // SaveCodeGuard implements billing.Tx.
 func (t *txImpl) SaveCodeGuard(ctx context.Context, g billing.CodeGuard) error {
-	err := execOne(ctx, t.tx, `UPDATE code_guard SET hour = ?, hour_count = ?, day = ?, day_count = ?, month = ?, month_count = ?
-		WHERE msisdn = ?`, g.Hour, g.HourCount, g.Day, g.DayCount, g.Month, g.MonthCount, g.MSISDN)
+	// The single writer: nobody created the row since LockCodeGuard looked.
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO code_guard (msisdn, hour, hour_count, day, day_count, month, month_count)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (msisdn) DO UPDATE SET hour = excluded.hour, hour_count = excluded.hour_count, day = excluded.day,
+			day_count = excluded.day_count, month = excluded.month, month_count = excluded.month_count`,
+		g.MSISDN, g.Hour, g.HourCount, g.Day, g.DayCount, g.Month, g.MonthCount)
 	if err != nil {
-		return fmt.Errorf("saving the code guard: %w", err)
+		return fmt.Errorf("saving the code guard: %w", domainError(err))
 	}
 	return nil
 }

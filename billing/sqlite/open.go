@@ -62,7 +62,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	}
 	w.Add("_pragma", "journal_mode(WAL)")
 	w.Set("_txlock", "immediate")
-	writer, err := sql.Open("sqlite", "file:"+path+"?"+w.Encode())
+	writer, err := sql.Open(cachedDriverName, "file:"+path+"?"+w.Encode()) // prepared statements: stmtcache.go
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}

@@ -71,6 +71,9 @@ func Run(t *testing.T, open Open) {
 		{"IdempotentPurchase", testIdempotentPurchase},
 		{"PartialRefunds", testPartialRefunds},
 		{"CancelAndLookup", testCancelAndLookup},
+		{"BatchOneBadMOFailsAlone", testGroupOneBadMO},
+		{"BatchTwoMOsOfOneNumber", testGroupSameNumber},
+		{"BatchPaymentsChargedOnce", testGroupPayments},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,290 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carrierbill/carrierbill/billing"
+)
+
+// Group commit (DESIGN.md §6, issue 11). A durable commit costs a WAL
+// flush, which dominates a short transaction, so the write transactions
+// of this package that arrive together share one: a group runs one BEGIN,
+// each caller's function inside its own SAVEPOINT (rolled back alone when
+// it fails), and one COMMIT. Every caller still gets the outcome of its
+// own function, and nil only once the group's commit is durable; the
+// functions see each other's writes exactly as if they had committed one
+// after the other. When the group cannot commit, every function in it
+// fails and nothing of it is stored.
+//
+// Groups form by themselves: nothing waits for a group to fill. A caller
+// that finds fewer than maxRunning groups running leads one, taking every
+// transaction queued at that moment (at most maxGroup); under light load a
+// group holds one transaction and costs what a plain transaction costs.
+// There is no background goroutine: a leader hands the queue on to a new
+// leader when it finishes, and the last one stops when the queue is empty.
+//
+// A function that hits a serialization failure or a deadlock is rolled back
+// to its savepoint and runs again in a later group, like retryTx.
+//
+// Statements of a group run on the group's own context, never a caller's:
+// with pgx a cancelled statement breaks the connection, which would fail
+// the whole group for one impatient caller. A caller whose context has
+// ended before its function starts gets its context's error; once started,
+// its function runs to the end and the caller waits for the commit (the
+// function writes to the caller's variables).
+
+// maxGroup bounds how many transactions share one commit. PostgreSQL
+// keeps the ids of a transaction's subtransactions in a cache of 64 per
+// backend until it ends; past that every snapshot of the server gets
+// slower, so a group stays below it.
+const maxGroup = 48
+
+// maxLockBusyAttempts bounds the retries of a grouped transaction that
+// found a lock it tries (never waits for) taken.
+const maxLockBusyAttempts = 50
+
+// groupTimeout bounds one group's transaction.
+const groupTimeout = 30 * time.Second
+
+// grouper runs transactions on pool in groups; the zero value is not
+// usable (newGrouper).
+type grouper struct {
+	pool       *pgxpool.Pool
+	maxRunning int
+
+	mu      sync.Mutex
+	queue   []*groupReq
+	running int
+}
+
+type groupReq struct {
+	ctx      context.Context
+	fn       func(pgx.Tx) error
+	err      error
+	retry    bool // fn hit a serialization failure or deadlock: run it again
+	panicked any
+	done     chan struct{}
+}
+
+// newGrouper returns a grouper on pool that runs at most maxRunning groups
+// at once (each holds one connection while it runs).
+func newGrouper(pool *pgxpool.Pool, maxRunning int) *grouper {
+	return &grouper{pool: pool, maxRunning: max(maxRunning, 1)}
+}
+
+// errNotRun marks a request dropped before its function ran.
+var errNotRun = errors.New("not run")
+
+// inTx runs fn in a grouped transaction: nil once its effects are durably
+// committed, fn's error unchanged when fn failed (its effects rolled back),
+// the error that stopped the group otherwise; billing.ErrConflict after
+// maxTxAttempts serialization failures or deadlocks.
+func (g *grouper) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	var err error
+	attempts := maxTxAttempts
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := &groupReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+		g.submit(r)
+		<-r.done
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
+		if !r.retry {
+			return r.err
+		}
+		err = r.err
+		if errors.Is(err, errLockBusy) {
+			// Not a conflict: the holder commits with its group soon.
+			attempts = maxLockBusyAttempts
+		}
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("%w: %v", billing.ErrConflict, err)
+}
+
+func (g *grouper) submit(r *groupReq) {
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	lead := g.running < g.maxRunning
+	if lead {
+		g.running++
+	}
+	g.mu.Unlock()
+	if lead {
+		g.lead()
+	}
+}
+
+// lead runs one group, then hands the rest of the queue to a new leader
+// (so its own caller returns as soon as its group committed).
+func (g *grouper) lead() {
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	group := make([]*groupReq, n)
+	copy(group, g.queue)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	g.mu.Unlock()
+	if n > 0 {
+		g.run(group)
+	}
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.mu.Unlock()
+		go g.lead()
+		return
+	}
+	g.running--
+	g.mu.Unlock()
+}
+
+// run runs one group and answers each of its callers.
+func (g *grouper) run(group []*groupReq) {
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	failAll := func(err error) {
+		for _, r := range group {
+			if r.err == nil || r.err == errNotRun {
+				r.err = err
+				r.retry = retryable(err)
+			}
+		}
+	}
+	live := group[:0:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		r.err = errNotRun
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	tx, err := g.pool.Begin(ctx)
+	if err != nil {
+		failAll(fmt.Errorf("beginning a transaction: %w", err))
+		return
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after Commit
+	ctxTx := &groupTx{Tx: tx, ctx: ctx}
+	opened := false // a savepoint g is open
+	ok := 0
+	for _, r := range live {
+		if r.ctx.Err() != nil { // gave up while the group ran
+			r.err = r.ctx.Err()
+			continue
+		}
+		sp := "SAVEPOINT g"
+		if opened {
+			sp = "RELEASE SAVEPOINT g; SAVEPOINT g"
+		}
+		if _, err := tx.Exec(ctx, sp); err != nil {
+			failAll(fmt.Errorf("opening a savepoint: %w", err))
+			return
+		}
+		opened = true
+		r.err = call(r, ctxTx)
+		if r.err == nil {
+			ok++
+			continue
+		}
+		r.retry = retryable(r.err)
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT g"); err != nil {
+			// The whole transaction is lost (the connection broke).
+			failAll(fmt.Errorf("rolling back to a savepoint after %v: %w", r.err, err))
+			return
+		}
+	}
+	if ok == 0 {
+		return // nothing to keep: the deferred rollback ends it
+	}
+	if err := tx.Commit(ctx); err != nil {
+		err = fmt.Errorf("committing: %w", err)
+		for _, r := range live {
+			if r.err == nil {
+				r.err, r.retry = err, retryable(err)
+			}
+		}
+	}
+}
+
+// call runs r.fn; a function that returned nil while leaving the
+// transaction failed (it swallowed a statement's error) fails too, and a
+// panic becomes an error for the group (its caller panics again with the
+// same value).
+func call(r *groupReq, tx *groupTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = p
+			err = fmt.Errorf("panic in a transaction: %v", p)
+		}
+	}()
+	if err := r.fn(tx); err != nil {
+		return err
+	}
+	if tx.Conn().PgConn().TxStatus() == 'E' {
+		return errors.New("a statement of the transaction failed and its error was ignored")
+	}
+	return nil
+}
+
+// groupTx is the pgx.Tx a grouped function sees: its statements run on
+// the group's context, whatever context the function passes.
+type groupTx struct {
+	pgx.Tx
+	ctx context.Context
+}
+
+func (t *groupTx) Begin(_ context.Context) (pgx.Tx, error) { return t.Tx.Begin(t.ctx) }
+
+func (t *groupTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.Tx.Exec(t.ctx, sql, args...)
+}
+
+func (t *groupTx) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.Tx.Query(t.ctx, sql, args...)
+}
+
+func (t *groupTx) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	return t.Tx.QueryRow(t.ctx, sql, args...)
+}
+
+func (t *groupTx) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.Tx.SendBatch(t.ctx, b)
+}
+
+func (t *groupTx) CopyFrom(_ context.Context, name pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return t.Tx.CopyFrom(t.ctx, name, cols, src)
+}
+
+func (t *groupTx) Commit(context.Context) error {
+	return errors.New("postgres: a grouped transaction commits with its group")
+}
+
+func (t *groupTx) Rollback(context.Context) error {
+	return errors.New("postgres: a grouped transaction is rolled back by returning an error")
+}
