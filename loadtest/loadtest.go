@@ -57,10 +57,15 @@ type Options struct {
 
 	Subscribers int // distinct phone numbers [max(2000, InFlight)]
 	InFlight    int // subscribers paying at once [200]
-	Binds       int // SMPP binds from the gateway to the simulator [2]
-	Window      int // submit_sm window of each bind [10, the gateway's default]
-	MaxConns    int // the gateway's database.max_conns [0: the gateway's default]
-	MTTimeout   time.Duration
+	// Rate paces the payments begun to this many per second (open loop,
+	// for the MO ack latency at a given load); 0 begins each as soon as a
+	// subscriber is free (closed loop, for the highest rate). InFlight
+	// still bounds the payments under way.
+	Rate      float64
+	Binds     int // SMPP binds from the gateway to the simulator [2]
+	Window    int // submit_sm window of each bind [10, the gateway's default]
+	MaxConns  int // the gateway's database.max_conns [0: the gateway's default]
+	MTTimeout time.Duration
 
 	// PGBench: the database ceiling; "" finds pgbench, "off" skips it.
 	PGBench        string
@@ -168,6 +173,7 @@ type Setup struct {
 	Duration    float64 `json:"duration_s,omitempty"`
 	Subscribers int     `json:"subscribers"`
 	InFlight    int     `json:"in_flight"`
+	Rate        float64 `json:"rate_per_s,omitempty"`
 	Binds       int     `json:"binds"`
 	Window      int     `json:"window"`
 	MaxConns    int     `json:"max_conns,omitempty"`
@@ -191,7 +197,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	runID := time.Now().Unix()
 	rep := &Report{Started: time.Now().UTC(), Store: "postgres", Rejections: map[string]int64{},
 		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvg: loadAvg()},
-		Setup:   Setup{Payments: o.Payments, Subscribers: o.Subscribers, InFlight: o.InFlight, Binds: o.Binds, Window: o.Window, MaxConns: o.MaxConns}}
+		Setup:   Setup{Payments: o.Payments, Subscribers: o.Subscribers, InFlight: o.InFlight, Rate: o.Rate, Binds: o.Binds, Window: o.Window, MaxConns: o.MaxConns}}
 	if o.Payments == 0 {
 		rep.Setup.Duration = o.Duration.Seconds()
 	}
@@ -314,7 +320,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	cpu0 := cpuTime()
 	d := &driver{sim: sim, router: rt, to: c.ServiceCode + benchMerchant, keyword: "VIP",
-		numbers: numbersFor(runID, o.Subscribers), inFlight: o.InFlight, mtTimeout: o.MTTimeout, count: int64(o.Payments)}
+		numbers: numbersFor(runID, o.Subscribers), inFlight: o.InFlight, mtTimeout: o.MTTimeout, count: int64(o.Payments), pace: newPacer(o.Rate)}
 	start := time.Now()
 	if o.Payments == 0 {
 		d.deadline = start.Add(o.Duration)

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,5 +55,39 @@ func TestNumbersAreDistinctE164(t *testing.T) {
 			t.Fatalf("bad or repeated number %q", n)
 		}
 		seen[n] = true
+	}
+}
+
+// The pacer spaces starts 1/rate apart across callers: 21 starts at 200/s
+// take at least 100 ms, and a nil pacer (closed loop) never waits.
+func TestPacerSpacesStarts(t *testing.T) {
+	p := newPacer(200)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 7 {
+				if !p.wait(context.Background()) {
+					t.Error("wait refused with a live context")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Fatalf("21 starts at 200/s took %s, want at least 100ms", el)
+	}
+	var none *pacer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !none.wait(ctx) {
+		t.Fatal("a nil pacer waited")
+	}
+	q := newPacer(0.01)
+	q.wait(context.Background()) // takes the first slot
+	if q.wait(ctx) {
+		t.Fatal("a pacer waiting 100 s returned true for a cancelled context")
 	}
 }

@@ -23,8 +23,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	} else {
 		row("store", "PostgreSQL %s, Redis", r.Machine.Postgres)
 	}
-	row("run", "%s: %d subscribers, %d in flight, %d binds (window %d); %d CPUs, load %s", what,
-		r.Setup.Subscribers, r.Setup.InFlight, r.Setup.Binds, r.Setup.Window, r.Machine.CPUs, r.Machine.LoadAvg)
+	paced := ""
+	if r.Setup.Rate > 0 {
+		paced = fmt.Sprintf(", paced at %.0f payments/s", r.Setup.Rate)
+	}
+	row("run", "%s: %d subscribers, %d in flight%s, %d binds (window %d); %d CPUs, load %s", what,
+		r.Setup.Subscribers, r.Setup.InFlight, paced, r.Setup.Binds, r.Setup.Window, r.Machine.CPUs, r.Machine.LoadAvg)
 	row("confirmed payments", "%d in %.1f s: %.1f/s", r.Confirmed, r.Seconds, r.PaymentsPerS)
 	row("MOs / MTs", "%.1f/s / %.1f/s (%d / %d)", r.MOsPerS, r.MTsPerS, r.MOs, r.MTs)
 	row("MO ack p50 / p99 / p99.9", "%.2f / %.2f / %.2f ms (max %.1f)", r.MOAck.P50, r.MOAck.P99, r.MOAck.P999, r.MOAck.Max)

@@ -123,6 +123,7 @@ type driver struct {
 	inFlight  int
 	mtTimeout time.Duration
 
+	pace     *pacer    // nil: closed loop
 	count    int64     // stop after this many payments (0: by time)
 	deadline time.Time // stop starting payments after this (zero: by count)
 
@@ -153,7 +154,7 @@ func (d *driver) run(ctx context.Context) {
 }
 
 func (d *driver) more(ctx context.Context) bool {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !d.pace.wait(ctx) {
 		return false
 	}
 	if d.count > 0 {
@@ -260,4 +261,46 @@ func numbersFor(run int64, n int) []string {
 		out[i] = fmt.Sprintf("+86139%02d%06d", run%100, i)
 	}
 	return out
+}
+
+// pacer spaces the starts of payments 1/rate apart, whoever starts them.
+type pacer struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time
+}
+
+func newPacer(rate float64) *pacer {
+	if rate <= 0 {
+		return nil
+	}
+	return &pacer{every: time.Duration(float64(time.Second) / rate)}
+}
+
+// wait returns at the next start slot (false if ctx ended first). A nil
+// pacer never waits.
+func (p *pacer) wait(ctx context.Context) bool {
+	if p == nil {
+		return true
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	slot := p.next
+	p.next = p.next.Add(p.every)
+	p.mu.Unlock()
+	d := time.Until(slot)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

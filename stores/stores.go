@@ -42,12 +42,12 @@ const EmbeddedFile = "carrierbill.db"
 
 // defaultMaxConns is the PostgreSQL pool's size when neither the
 // configuration nor the URL (pool_max_conns) sets one.
-const defaultMaxConns = 24
+const defaultMaxConns = 32
 
 // Options say where the stores are and what to open.
 type Options struct {
 	// DatabaseURL is PostgreSQL's URL; empty opens the embedded store under
-	// DataDir. MaxConns caps the pool (0: 24, or the URL's pool_max_conns).
+	// DataDir. MaxConns caps the pool (0: 32, or the URL's pool_max_conns).
 	DatabaseURL string
 	MaxConns    int
 	// Schema, when set, is the PostgreSQL schema every connection uses

@@ -29,7 +29,7 @@ type AccountStore struct {
 
 // NewAccountStore returns the phone accounts' store on pool.
 func NewAccountStore(pool *pgxpool.Pool) *AccountStore {
-	return &AccountStore{pool: pool, group: newGrouper(pool, 3)}
+	return &AccountStore{pool: pool, group: newGrouper(pool, 4)}
 }
 
 // NewAccounts returns the phone-account charger on pool.
@@ -42,7 +42,8 @@ var _ billing.AccountStore = (*AccountStore)(nil)
 // InAccountTx implements billing.AccountStore.
 func (s *AccountStore) InAccountTx(ctx context.Context, key string, fn func(billing.AccountTx) error) error {
 	return s.group.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, key); err != nil {
+		// Sent with KeyState's read, in the same round trip and before it.
+		if err := later(ctx, tx, "locking the key", false, `SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))`, key); err != nil {
 			return err
 		}
 		return fn(accountTx{tx: tx})
@@ -99,15 +100,13 @@ func (t accountTx) CreateAccount(ctx context.Context, sub billing.Subscriber, at
 }
 
 func (t accountTx) SaveAccount(ctx context.Context, sub billing.Subscriber) error {
-	_, err := t.tx.Exec(ctx, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
+	return later(ctx, t.tx, "saving the account", false, `UPDATE subscribers SET balance_fen = $2::bigint, bill_fen = $3::bigint WHERE msisdn = $1::text`,
 		sub.MSISDN, int64(sub.Balance), int64(sub.Bill))
-	return err
 }
 
 func (t accountTx) RecordMove(ctx context.Context, m billing.AccountMove) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
+	return later(ctx, t.tx, "recording the move", false, `INSERT INTO account_debits (idempotency_key, msisdn, amount_fen, kind, created_at)
 		VALUES ($1::text, $2::text, $3::bigint, $4::text, $5::timestamptz)`, m.Key, m.MSISDN, int64(m.Amount), string(m.Kind), m.At)
-	return err
 }
 
 func (t accountTx) CloseKey(ctx context.Context, key string, at time.Time) error {

@@ -93,8 +93,7 @@ func (t *tx) OrderCard(ctx context.Context, orderID int64) (billing.Card, error)
 
 // ClearSealedMO implements billing.Tx.
 func (t *tx) ClearSealedMO(ctx context.Context, id int64) error {
-	_, err := t.tx.Exec(ctx, sqlClearSealedMO, id)
-	return mapErr(err)
+	return later(ctx, t.tx, "dropping the sealed MO", false, sqlClearSealedMO, id)
 }
 
 // Charger returns the card charger on this store: bank.Charger with

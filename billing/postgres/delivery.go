@@ -89,7 +89,7 @@ func (s *Store) MarkSentParts(ctx context.Context, id int64, at time.Time, parts
 		keys[i] = billing.NormalizeMessageID(p.MessageID)
 	}
 	err := s.delivery.inTx(ctx, func(tx pgx.Tx) error {
-		if err := exec1(ctx, tx, sqlMarkSent, id, at); err != nil {
+		if err := later(ctx, tx, "marking the MT sent", true, sqlMarkSent, id, at); err != nil {
 			return err
 		}
 		if err := lockMessageIDs(ctx, tx, keys...); err != nil {

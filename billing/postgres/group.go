@@ -191,27 +191,25 @@ func (g *grouper) run(group []*groupReq) {
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after Commit
 	ctxTx := &groupTx{Tx: tx, ctx: ctx}
-	opened := false // a savepoint g is open
+	if _, err := tx.Exec(ctx, "SAVEPOINT g"); err != nil {
+		failAll(fmt.Errorf("opening a savepoint: %w", err))
+		return
+	}
+	// Savepoint g is open before each function; a function that succeeds
+	// releases it and opens the next in the round trip of its last writes
+	// (call), one that fails is rolled back to it, which keeps it open.
 	ok := 0
 	for _, r := range live {
 		if r.ctx.Err() != nil { // gave up while the group ran
 			r.err = r.ctx.Err()
 			continue
 		}
-		sp := "SAVEPOINT g"
-		if opened {
-			sp = "RELEASE SAVEPOINT g; SAVEPOINT g"
-		}
-		if _, err := tx.Exec(ctx, sp); err != nil {
-			failAll(fmt.Errorf("opening a savepoint: %w", err))
-			return
-		}
-		opened = true
 		r.err = call(r, ctxTx)
 		if r.err == nil {
 			ok++
 			continue
 		}
+		ctxTx.pending = nil
 		r.retry = retryable(r.err)
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT g"); err != nil {
 			// The whole transaction is lost (the connection broke).
@@ -232,10 +230,11 @@ func (g *grouper) run(group []*groupReq) {
 	}
 }
 
-// call runs r.fn; a function that returned nil while leaving the
-// transaction failed (it swallowed a statement's error) fails too, and a
-// panic becomes an error for the group (its caller panics again with the
-// same value).
+// call runs r.fn and sends its deferred writes with the release of its
+// savepoint and the opening of the next. A function that returned nil
+// while leaving the transaction failed (it swallowed a statement's error)
+// fails too, and a panic becomes an error for the group (its caller
+// panics again with the same value).
 func call(r *groupReq, tx *groupTx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -243,41 +242,178 @@ func call(r *groupReq, tx *groupTx) (err error) {
 			err = fmt.Errorf("panic in a transaction: %v", p)
 		}
 	}()
-	if err := r.fn(tx); err != nil {
+	tx.pending, tx.failed = nil, nil
+	err = r.fn(tx)
+	if tx.failed != nil { // a deferred write failed: that is the cause
+		return tx.failed
+	}
+	if err != nil {
 		return err
 	}
 	if tx.Conn().PgConn().TxStatus() == 'E' {
 		return errors.New("a statement of the transaction failed and its error was ignored")
 	}
-	return nil
+	return tx.flush("RELEASE SAVEPOINT g", "SAVEPOINT g")
 }
 
 // groupTx is the pgx.Tx a grouped function sees: its statements run on
-// the group's context, whatever context the function passes.
+// the group's context, whatever context the function passes, and the
+// writes queued with later go out in one round trip with the statement
+// that follows them (a pipeline: pgx.Batch), or at the function's end.
 type groupTx struct {
 	pgx.Tx
-	ctx context.Context
+	ctx     context.Context
+	pending []laterExec
+	// failed is the error of a deferred write: every later statement of
+	// the function fails with it, and so does the function, whatever it
+	// made of the error (a read that failed with it may look benign).
+	failed error
 }
 
-func (t *groupTx) Begin(_ context.Context) (pgx.Tx, error) { return t.Tx.Begin(t.ctx) }
+// laterExec is a write whose only answer is whether it worked.
+type laterExec struct {
+	what string
+	sql  string
+	args []any
+	must bool // it must touch a row, else billing.ErrNotFound (checked by the server: later)
+}
+
+// later runs a write that answers nothing but an error: in a group it is
+// queued and sent with the next statement of the transaction (its error,
+// if any, comes back from that statement, or from the function's end,
+// and rolls the function back all the same); otherwise it runs at once.
+// must: touching no row is billing.ErrNotFound.
+func later(ctx context.Context, q pgx.Tx, what string, must bool, sql string, args ...any) error {
+	if g, ok := q.(*groupTx); ok {
+		if must {
+			// The check runs on the server: the savepoint's release may
+			// follow in the same pipeline, and must not run after it.
+			sql = `WITH w AS (` + sql + ` RETURNING 1) SELECT 1 / count(*) FROM w`
+		}
+		g.pending = append(g.pending, laterExec{what: what, sql: sql, args: args, must: must})
+		return nil
+	}
+	if must {
+		return exec1(ctx, q, sql, args...)
+	}
+	_, err := q.Exec(ctx, sql, args...)
+	return mapErr(err)
+}
+
+// send sends the pending writes and then queue's statements in one
+// round trip and checks the writes' answers; on error br is closed.
+func (t *groupTx) send(queue func(b *pgx.Batch)) (pgx.BatchResults, error) {
+	if t.failed != nil {
+		return nil, t.failed
+	}
+	b := &pgx.Batch{}
+	ps := t.pending
+	t.pending = nil
+	for _, p := range ps {
+		b.Queue(p.sql, p.args...)
+	}
+	queue(b)
+	br := t.Tx.SendBatch(t.ctx, b)
+	for _, p := range ps {
+		_, err := br.Exec()
+		var pe *pgconn.PgError
+		if p.must && errors.As(err, &pe) && pe.Code == "22012" { // 1 / count(*) of no row
+			err = billing.ErrNotFound
+		}
+		if err != nil {
+			_ = br.Close()
+			t.failed = fmt.Errorf("%s: %w", p.what, mapErr(err))
+			return nil, t.failed
+		}
+	}
+	return br, nil
+}
+
+// flush sends the pending writes, then the argument-less statements tail.
+func (t *groupTx) flush(tail ...string) error {
+	if t.failed != nil {
+		return t.failed
+	}
+	if len(t.pending) == 0 && len(tail) == 0 {
+		return nil
+	}
+	br, err := t.send(func(b *pgx.Batch) {
+		for _, s := range tail {
+			b.Queue(s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for range tail {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+func (t *groupTx) Begin(_ context.Context) (pgx.Tx, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.Tx.Begin(t.ctx)
+}
 
 func (t *groupTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return t.Tx.Exec(t.ctx, sql, args...)
+	if len(t.pending) == 0 && t.failed == nil {
+		return t.Tx.Exec(t.ctx, sql, args...)
+	}
+	br, err := t.send(func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (t *groupTx) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return t.Tx.Query(t.ctx, sql, args...)
+	if len(t.pending) == 0 && t.failed == nil {
+		return t.Tx.Query(t.ctx, sql, args...)
+	}
+	br, err := t.send(func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
 }
 
 func (t *groupTx) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
-	return t.Tx.QueryRow(t.ctx, sql, args...)
+	if len(t.pending) == 0 && t.failed == nil {
+		return t.Tx.QueryRow(t.ctx, sql, args...)
+	}
+	br, err := t.send(func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
+		return errRow{err}
+	}
+	return batchRow{row: br.QueryRow(), br: br}
 }
 
 func (t *groupTx) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.flush(); err != nil {
+		return errBatch{err}
+	}
 	return t.Tx.SendBatch(t.ctx, b)
 }
 
 func (t *groupTx) CopyFrom(_ context.Context, name pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.flush(); err != nil {
+		return 0, err
+	}
 	return t.Tx.CopyFrom(t.ctx, name, cols, src)
 }
 
@@ -288,3 +424,52 @@ func (t *groupTx) Commit(context.Context) error {
 func (t *groupTx) Rollback(context.Context) error {
 	return errors.New("postgres: a grouped transaction is rolled back by returning an error")
 }
+
+// batchRows are the rows of the last statement of a pipeline: closing
+// them ends the pipeline.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if !r.closed {
+		r.closed = true
+		r.err = r.br.Close()
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+type batchRow struct {
+	row pgx.Row
+	br  pgx.BatchResults
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+type errBatch struct{ err error }
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return errRow(b) }
+func (b errBatch) Close() error                     { return b.err }
+func (b errBatch) Tx() pgx.Tx                       { return nil }

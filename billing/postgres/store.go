@@ -32,14 +32,14 @@ type Store struct {
 // engineGroups is how many InTx groups run at once: while one commits the
 // next runs its functions. More would hold more connections and make
 // groups wait on each other's row locks.
-const engineGroups = 4
+const engineGroups = 8
 
 // deliveryGroups is how many groups of sent marks and receipts run at once.
-const deliveryGroups = 3
+const deliveryGroups = 6
 
 // NewStore returns a store on pool. The schema must be migrated (Migrate).
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, engine: newGrouper(pool, engineGroups), delivery: newGrouper(pool, 1)}
+	return &Store{pool: pool, engine: newGrouper(pool, engineGroups), delivery: newGrouper(pool, deliveryGroups)}
 }
 
 var _ billing.Store = (*Store)(nil)
@@ -245,7 +245,7 @@ func (t *tx) one(ctx context.Context, scan pgx.RowToFunc[billing.Order], sql str
 }
 
 func (t *tx) MarkMOProcessed(ctx context.Context, id int64, at time.Time) error {
-	return exec1(ctx, t.tx, sqlMarkMOProcessed, id, at)
+	return later(ctx, t.tx, "marking MO processed", true, sqlMarkMOProcessed, id, at)
 }
 
 func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
@@ -273,7 +273,7 @@ func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([
 }
 
 func (t *tx) UpdateOrder(ctx context.Context, o billing.Order) error {
-	return exec1(ctx, t.tx, sqlUpdateOrder, o.ID, string(o.Status), nullString(string(o.Reason)), o.Attempts, o.UpdatedAt)
+	return later(ctx, t.tx, "updating the order", true, sqlUpdateOrder, o.ID, string(o.Status), nullString(string(o.Reason)), o.Attempts, o.UpdatedAt)
 }
 
 func (t *tx) DueOrders(ctx context.Context, now time.Time, limit int) ([]billing.Order, error) {
@@ -307,7 +307,7 @@ func (t *tx) LockQuota(ctx context.Context, msisdn string, method billing.Method
 }
 
 func (t *tx) SaveQuota(ctx context.Context, q billing.Quota) error {
-	return exec1(ctx, t.tx, sqlSaveQuota, q.MSISDN, string(q.Method), q.Day, int64(q.DaySpent), q.Month, int64(q.MonthSpent), nullTime(q.LastChargeAt))
+	return later(ctx, t.tx, "saving the quota", true, sqlSaveQuota, q.MSISDN, string(q.Method), q.Day, int64(q.DaySpent), q.Month, int64(q.MonthSpent), nullTime(q.LastChargeAt))
 }
 
 func (t *tx) InsertCharge(ctx context.Context, c billing.Charge) (int64, error) {
@@ -335,7 +335,7 @@ func (t *tx) ChargeByOrder(ctx context.Context, orderID int64) (billing.Charge, 
 }
 
 func (t *tx) ResolveCharge(ctx context.Context, c billing.Charge) error {
-	return exec1(ctx, t.tx, sqlResolveCharge, c.ID, string(c.Status), nullString(string(c.FailureReason)), nullTime(c.ResolvedAt))
+	return later(ctx, t.tx, "resolving the charge", true, sqlResolveCharge, c.ID, string(c.Status), nullString(string(c.FailureReason)), nullTime(c.ResolvedAt))
 }
 
 func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]billing.Charge, error) {
@@ -347,6 +347,16 @@ func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]b
 }
 
 func (t *tx) InsertPostings(ctx context.Context, ps []billing.Posting) error {
+	if _, ok := t.tx.(*groupTx); ok {
+		for _, p := range ps {
+			var refund *int64
+			if p.RefundID != 0 {
+				refund = &p.RefundID
+			}
+			_ = later(ctx, t.tx, "writing the ledger", false, sqlInsertPosting, p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, p.CreatedAt)
+		}
+		return nil
+	}
 	b := &pgx.Batch{}
 	for _, p := range ps {
 		var refund *int64

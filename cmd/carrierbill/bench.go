@@ -32,6 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to run when -payments is 0")
 	fs.IntVar(&o.Subscribers, "subscribers", 2000, "distinct phone numbers")
 	fs.IntVar(&o.InFlight, "in-flight", 200, "subscribers paying at once")
+	fs.Float64Var(&o.Rate, "rate", 0, "begin this many payments per second (open loop: MO ack latency at a given load); 0: as fast as the gateway answers")
 	fs.IntVar(&o.Binds, "binds", 2, "SMPP binds from the gateway to the simulator")
 	fs.IntVar(&o.Window, "window", 10, "submit_sm window of each bind")
 	fs.IntVar(&o.MaxConns, "max-conns", 0, "the gateway's database.max_conns (0: its default)")
