@@ -325,6 +325,13 @@ func renewalKey(id int64, date string, n int) string {
 	return "sub:" + strconv.FormatInt(id, 10) + ":" + date + ":" + strconv.Itoa(n)
 }
 
+// RenewalOf returns the subscription a renewal order's idempotency key
+// names (ok false: the key is no renewal's).
+func RenewalOf(key string) (subscription int64, date string, ok bool) {
+	id, date, _, ok := parseRenewalKey(key)
+	return id, date, ok
+}
+
 func parseRenewalKey(k string) (id int64, date string, n int, ok bool) {
 	parts := strings.Split(k, ":")
 	if len(parts) != 4 || parts[0] != "sub" {
@@ -738,4 +745,22 @@ func (e *Engine) SubscriptionsOfMerchant(ctx context.Context, merchant, msisdn s
 	}
 	sort.SliceStable(subs, func(i, j int) bool { return subs[i].ID > subs[j].ID })
 	return subs, nil
+}
+
+// SubscriptionOfMerchant returns merchant's subscription id (ErrNotFound
+// when there is none, or it is another merchant's).
+func (e *Engine) SubscriptionOfMerchant(ctx context.Context, merchant string, id int64) (Subscription, error) {
+	var s Subscription
+	err := e.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		s, err = tx.LockSubscription(ctx, id)
+		return err
+	})
+	if err == nil && s.Merchant != merchant {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("reading subscription %d: %w", id, err)
+	}
+	return s, nil
 }

@@ -38,6 +38,9 @@ func TestOpenAPIDocumentsAndRoutes(t *testing.T) {
 		if strings.Contains(name, "refund") {
 			base = merchantapi.RefundBasePath
 		}
+		if name == "subscriptions.yaml" {
+			base = merchantapi.SubscriptionsBasePath
+		}
 		r := e.do("", "GET", base+"/openapi.yaml", "")
 		if r.status != http.StatusOK || string(r.body) != string(b) {
 			t.Fatalf("GET %s/openapi.yaml: %d", base, r.status)
@@ -65,6 +68,8 @@ func TestOpenAPIDocumentsAndRoutes(t *testing.T) {
 			doc, path = docs["carrier-billing.yaml"], strings.TrimPrefix(path, merchantapi.BasePath)
 		case strings.HasPrefix(path, merchantapi.RefundBasePath):
 			doc, path = docs["carrier-billing-refund.yaml"], strings.TrimPrefix(path, merchantapi.RefundBasePath)
+		case strings.HasPrefix(path, merchantapi.SubscriptionsBasePath):
+			doc, path = docs["subscriptions.yaml"], strings.TrimPrefix(path, merchantapi.SubscriptionsBasePath)
 		default:
 			t.Errorf("route %s is under neither API", rt)
 			continue

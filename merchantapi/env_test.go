@@ -46,7 +46,8 @@ func testConfig() billing.Config {
 	c := billing.DefaultConfig()
 	m := billing.DefaultMerchant("8001", "游戏中心")
 	m.OpenAmount, m.MaxAmount = true, billing.Yuan(100)
-	m.Products = []billing.Product{{Keyword: "VIP", Name: "会员月卡", Amount: 1500}}
+	m.Products = []billing.Product{{Keyword: "VIP", Name: "会员月卡", Amount: 1500},
+		{Keyword: "YUE", Name: "音乐包月", Amount: 1000, Period: billing.PeriodMonth}}
 	other := billing.DefaultMerchant("8002", "商城")
 	other.OpenAmount = true
 	c.Merchants = append(c.Merchants, m, other)
@@ -348,6 +349,9 @@ func newValidator(t *testing.T, base string) *validator {
 		path := merchantapi.BasePath
 		if strings.Contains(name, "refund") {
 			path = merchantapi.RefundBasePath
+		}
+		if name == "subscriptions.yaml" {
+			path = merchantapi.SubscriptionsBasePath
 		}
 		doc.Servers = openapi3.Servers{{URL: base + path}}
 		rs = append(rs, doc)

@@ -20,6 +20,10 @@ const (
 	TypePaymentDenied    = "org.camaraproject.carrier-billing.v0.payment-denied"
 	TypePaymentCancelled = "org.camaraproject.carrier-billing.v0.payment-cancelled"
 	TypeRefundCompleted  = "org.camaraproject.carrier-billing-refund.v0.refund-completed"
+	// carrierbill's own: a monthly subscription started by an API payment
+	// renewed, or a renewal refused (CAMARA has no subscription events).
+	TypeRenewalCompleted = "org.carrierbill.subscription.v1.renewal-completed"
+	TypeRenewalDenied    = "org.carrierbill.subscription.v1.renewal-denied"
 )
 
 // Notifier writes the merchant API's rows and notifications from the
@@ -57,6 +61,9 @@ type eventData struct {
 // enqueues the CloudEvent. Orders of other channels cost nothing.
 func (n *Notifier) Hook(ctx context.Context, tx billing.Tx, ev billing.Event) error {
 	o := ev.Order
+	if o != nil && o.Channel == billing.ChannelSubscription {
+		return n.renewal(ctx, tx, ev)
+	}
 	if o == nil || o.Channel != billing.ChannelAPI {
 		return nil
 	}
@@ -158,4 +165,48 @@ func (n *Notifier) cloudEvent(id, typ string, at time.Time, data eventData) ([]b
 		return nil, fmt.Errorf("encoding the %s event: %w", typ, err)
 	}
 	return b, nil
+}
+
+// renewal enqueues the renewal events of a subscription that an API
+// payment started, to that payment's sink.
+func (n *Notifier) renewal(ctx context.Context, tx billing.Tx, ev billing.Event) error {
+	o := ev.Order
+	subID, period, ok := billing.RenewalOf(o.IdempotencyKey)
+	if !ok {
+		return nil
+	}
+	var typ string
+	data := eventData{PaymentID: strconv.FormatInt(o.ID, 10)}
+	now := n.clock.Now()
+	switch {
+	case ev.Kind == billing.EventReceipt:
+		typ = TypeRenewalCompleted
+		data.Status, data.PaymentDate = "succeeded", rfc3339(now)
+		data.Description = "Subscription " + strconv.FormatInt(subID, 10) + " renewed for the period from " + period
+	case ev.Kind == billing.EventRefused && o.Status == billing.OrderFailed:
+		typ = TypeRenewalDenied
+		data.Status, data.DenialReason = "failed", string(ev.Reason)
+		data.Description = "Subscription " + strconv.FormatInt(subID, 10) + " not renewed for the period from " + period + ": " + reasonError(ev.Reason).Message
+	default:
+		return nil
+	}
+	sub, err := tx.LockSubscription(ctx, subID)
+	if err != nil {
+		return fmt.Errorf("reading subscription %d: %w", subID, err)
+	}
+	p, err := tx.APIPaymentOfOrder(ctx, sub.FirstOrderID)
+	if errors.Is(err, billing.ErrNotFound) || (err == nil && p.Sink == "") {
+		return nil // started by SMS or without a sink: nobody to tell
+	}
+	if err != nil {
+		return fmt.Errorf("reading the API payment of order %d: %w", sub.FirstOrderID, err)
+	}
+	eventID := "renewal-" + strconv.FormatInt(o.ID, 10) + "-" + data.Status
+	body, err := n.cloudEvent(eventID, typ, now, data)
+	if err != nil {
+		return err
+	}
+	_, err = tx.EnqueueNotification(ctx, billing.Notification{EventID: eventID, Merchant: p.Merchant, OrderID: o.ID,
+		Sink: p.Sink, SinkToken: p.SinkToken, Body: body, CreatedAt: now, NextAt: now})
+	return err
 }

@@ -23,9 +23,13 @@ import (
 const (
 	BasePath       = "/carrier-billing/v0.5"
 	RefundBasePath = "/carrier-billing-refund/v0.3"
+	// SubscriptionsBasePath is carrierbill's own extension: merchants
+	// read and cancel their monthly subscriptions (issue 14). CAMARA has
+	// no subscription API; its document is openapi/subscriptions.yaml.
+	SubscriptionsBasePath = "/carrierbill-subscriptions/v1"
 )
 
-//go:embed openapi/carrier-billing.yaml openapi/carrier-billing-refund.yaml
+//go:embed openapi/carrier-billing.yaml openapi/carrier-billing-refund.yaml openapi/subscriptions.yaml
 var openapiFS embed.FS
 
 // OpenAPI returns the OpenAPI documents the server implements, by file
@@ -33,7 +37,7 @@ var openapiFS embed.FS
 // unchanged).
 func OpenAPI() map[string][]byte {
 	out := map[string][]byte{}
-	for _, n := range []string{"carrier-billing.yaml", "carrier-billing-refund.yaml"} {
+	for _, n := range []string{"carrier-billing.yaml", "carrier-billing-refund.yaml", "subscriptions.yaml"} {
 		b, err := openapiFS.ReadFile("openapi/" + n)
 		if err != nil {
 			panic(err) // embedded at build time
@@ -133,6 +137,7 @@ func (s *Server) routes() chi.Router {
 	}
 	r.Get(BasePath+"/openapi.yaml", serveDoc("carrier-billing.yaml"))
 	r.Get(RefundBasePath+"/openapi.yaml", serveDoc("carrier-billing-refund.yaml"))
+	r.Get(SubscriptionsBasePath+"/openapi.yaml", serveDoc("subscriptions.yaml"))
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate, s.rateLimit)
 		r.Route(BasePath+"/payments", func(r chi.Router) {
@@ -143,6 +148,11 @@ func (s *Server) routes() chi.Router {
 			r.Post("/{paymentId}/validate", s.validatePayment)
 			r.Post("/{paymentId}/confirm", s.confirmPayment)
 			r.Post("/{paymentId}/cancel", s.cancelPayment)
+		})
+		r.Route(SubscriptionsBasePath+"/subscriptions", func(r chi.Router) {
+			r.Get("/", s.listSubscriptions)
+			r.Get("/{subscriptionId}", s.getSubscription)
+			r.Post("/{subscriptionId}/cancel", s.cancelSubscription)
 		})
 		r.Route(RefundBasePath+"/payments/{paymentId}/refunds", func(r chi.Router) {
 			r.Post("/", s.createRefund)

@@ -199,7 +199,7 @@ func (t *Texts) subscriptionBody(ev billing.Event) (body string, ok, handled boo
 		for _, s := range ev.Subscriptions {
 			items = append(items, t.Render("unsubscribed_item", false, t.subPairs(s)...))
 		}
-		return t.Render("unsubscribed", false, "list", strings.Join(items, "、")), texted(ev.Channel), true
+		return t.Render("unsubscribed", false, "list", strings.Join(items, "、")), true, true // whoever cancelled, the subscriber is told
 	case billing.EventRenewalReminder, billing.EventSubscriptionLapsed:
 		if len(ev.Subscriptions) != 1 {
 			return "", false, true
