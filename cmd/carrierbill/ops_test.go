@@ -307,6 +307,15 @@ func TestServeSurvivesSIGHUP(t *testing.T) {
 		}
 		waitLog("SIGHUP received")
 	}
+	// A configuration file broken meanwhile is reported, and still
+	// nothing stops (issue 16).
+	if err := os.WriteFile(cfg, []byte("merchants: [oops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("no longer loads")
 	select {
 	case err := <-exited:
 		t.Fatalf("serve exited after SIGHUP: %v", err)

@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log := NewLeveledLogger(stderr, c.Log, c.Location(), level)
 	hctx, hstop := context.WithCancel(ctx)
 	defer hstop()
-	go logHangups(hctx, hup, log)
+	go logHangups(hctx, hup, log, *path)
 	o := GatewayOptions{SimulatorAddr: *simAddr, SimulatorHTTP: *simHTTP, LogLevel: level}
 	g, err := OpenGateway(ctx, c, log, o)
 	if err != nil {
@@ -56,12 +56,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // logHangups logs every SIGHUP until ctx ends. The log goes to stderr, so
-// there is nothing to reopen, and the configuration is read at start only.
-func logHangups(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
+// there is nothing to reopen, and texts, merchants and limits are read at
+// start only; each SIGHUP re-reads the configuration file at path and says
+// whether it still loads, so a mistake shows before the next restart.
+func logHangups(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, path string) {
 	for {
 		select {
 		case <-hup:
-			log.Info("SIGHUP received: ignored, still serving (the log is stderr, nothing to reopen; configuration changes need a restart: SIGTERM, then start again)")
+			if _, err := config.Load(path); err != nil {
+				log.Warn("SIGHUP received: ignored, still serving; the configuration file no longer loads: fix it before the next restart", "err", err)
+				continue
+			}
+			log.Info("SIGHUP received: ignored, still serving (the log is stderr, nothing to reopen; texts, merchants and limits are read at start: a change needs a restart, SIGTERM then start again; the configuration file loads)")
 		case <-ctx.Done():
 			return
 		}
