@@ -123,12 +123,17 @@ async function refreshStatus() {
 }
 
 // Payment search, an order's detail, refunds.
+let lastSearch = null;
 $("#search-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const by = $("#search-by").value;
-  const q = $("#search-q").value.trim();
-  $("#search-error").textContent = "";
   $("#order").hidden = true;
+  await search($("#search-by").value, $("#search-q").value.trim(), true);
+});
+
+// search lists the orders found; open: show the only one in full.
+async function search(by, q, open) {
+  lastSearch = { by, q };
+  $("#search-error").textContent = "";
   try {
     const res = await api("GET", "/admin/orders?" + new URLSearchParams({ [by]: q }));
     const body = $("#orders tbody");
@@ -144,11 +149,11 @@ $("#search-form").addEventListener("submit", async (ev) => {
     }
     $("#orders").hidden = false;
     if (res.orders.length === 0) $("#search-error").textContent = "No order found.";
-    if (res.orders.length === 1) openOrder(res.orders[0].order);
+    if (open && res.orders.length === 1) openOrder(res.orders[0].order);
   } catch (e) {
     $("#search-error").textContent = e.message;
   }
-});
+}
 
 let current = null;
 async function openOrder(id) {
@@ -178,6 +183,7 @@ $("#refund-form").addEventListener("submit", async (ev) => {
   try {
     const r = await api("POST", "/admin/refunds", { order: current.order, amount: $("#refund-amount").value.trim(), reason: $("#refund-reason").value.trim() });
     await openOrder(current.order);
+    if (lastSearch) await search(lastSearch.by, lastSearch.q, false); // the list shows the refund too
     out.className = "ok";
     out.textContent = "Refunded " + r.amount + " yuan (refund " + r.refund + "): " + r.reason;
     $("#refund-form").hidden = false;
