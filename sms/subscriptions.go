@@ -187,13 +187,13 @@ func (t *Texts) subscriptionBody(ev billing.Event) (body string, ok, handled boo
 		return "", false, renewal // a renewal's own order: never texted
 	case billing.EventSubscriptions:
 		if len(ev.Subscriptions) == 0 {
-			return t.Render("subscriptions_none", false), true, true
+			return t.Render("subscriptions_none", false), texted(ev.Channel), true
 		}
 		items := make([]string, 0, len(ev.Subscriptions))
 		for _, s := range ev.Subscriptions {
 			items = append(items, t.Render("subscription_item", false, t.subPairs(s)...))
 		}
-		return t.Render("subscriptions", false, "list", strings.Join(items, "；")), true, true
+		return t.Render("subscriptions", false, "list", strings.Join(items, "；")), texted(ev.Channel), true
 	case billing.EventUnsubscribed:
 		items := make([]string, 0, len(ev.Subscriptions))
 		for _, s := range ev.Subscriptions {

@@ -35,7 +35,7 @@ type env struct {
 	replies []smpp.USSDReply
 }
 
-func newEnv(t testing.TB, merchants int) *env {
+func newEnv(t testing.TB, merchants int, opts ...func(*ussd.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
@@ -68,14 +68,18 @@ func newEnv(t testing.TB, merchants int) *env {
 	opt, _ := goredis.ParseURL("redis://" + set.EmbeddedRedis)
 	rc := goredis.NewClient(opt)
 	t.Cleanup(func() { rc.Close() })
-	v.svc, err = ussd.New(ussd.Options{Engine: v.e, Refusals: sms.Default(), Normalize: plan.Normalize,
+	o := ussd.Options{Engine: v.e, Refusals: sms.Default(), Normalize: plan.Normalize,
 		Sessions: &ussd.RedisSessions{Client: rc, Prefix: "t:", TTL: time.Hour},
 		Reply: func(_ context.Context, r smpp.USSDReply) error {
 			v.mu.Lock()
 			v.replies = append(v.replies, r)
 			v.mu.Unlock()
 			return nil
-		}})
+		}}
+	for _, f := range opts {
+		f(&o)
+	}
+	v.svc, err = ussd.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,4 +374,56 @@ func FuzzMenu(f *testing.F) {
 			t.Fatalf("charged: %+v %v", q.Payments, err)
 		}
 	})
+}
+
+// subs is a subscriptions provider in memory (the menu's own interface).
+type subs struct {
+	mu   sync.Mutex
+	list []ussd.Subscription
+}
+
+func (s *subs) List(context.Context, string) ([]ussd.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ussd.Subscription(nil), s.list...), nil
+}
+
+func (s *subs) Cancel(_ context.Context, _ string, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.list {
+		if x.ID == id {
+			s.list = append(s.list[:i], s.list[i+1:]...)
+		}
+	}
+	return nil
+}
+
+func TestSubscriptionsMenu(t *testing.T) {
+	p := &subs{list: []ussd.Subscription{{ID: "1", Name: "星辰游戏 月度会员", Amount: billing.Yuan(15), Period: "月"}, {ID: "2", Name: "悦读小说 章节包", Amount: billing.Yuan(2), Period: "月"}}}
+	v := newEnv(t, 1, func(o *ussd.Options) { o.Subscriptions = p })
+	from := "8613900000006"
+	if s := v.open(from, 11).Text; !strings.Contains(s, "6 我的订阅") {
+		t.Fatalf("home without menu 6: %q", s)
+	}
+	if s := v.answer(from, 11, "6").Text; !strings.Contains(s, "2 悦读小说 章节包 2.00元/月") {
+		t.Fatalf("list %q", s)
+	}
+	if s := v.answer(from, 11, "2").Text; !strings.Contains(s, "1 退订") {
+		t.Fatalf("confirm %q", s)
+	}
+	if s := v.answer(from, 11, "1"); s.Op != 17 || !strings.Contains(s.Text, "已退订悦读小说 章节包") {
+		t.Fatalf("cancelled %+v", s)
+	}
+	if l, _ := p.List(v.ctx, ""); len(l) != 1 || l[0].ID != "1" {
+		t.Fatalf("left %+v", l)
+	}
+	// Without a provider there is no menu 6, and 6 is an unknown option.
+	w := newEnv(t, 1)
+	if s := w.open(from, 12).Text; strings.Contains(s, "6 ") {
+		t.Fatalf("menu 6 without a provider: %q", s)
+	}
+	if s := w.answer(from, 12, "6"); s.Op != 2 || !strings.Contains(s.Text, "输入无效") {
+		t.Fatalf("6 without a provider: %+v", s)
+	}
 }

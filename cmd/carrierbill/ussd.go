@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -57,7 +58,8 @@ func openUSSD(g *Gateway, c *config.Config, cw cardWiring, intake *billing.Intak
 		Engine: g.Engine, Cards: cw.cards, Refusals: g.texts, Texts: u.Texts,
 		Sessions: &ussd.RedisSessions{Client: rc, Prefix: c.Redis.Prefix, Salt: salt, TTL: 2*u.Timeout.D() + time.Minute},
 		Salt:     salt, Intake: intake, Sealer: cw.sealer,
-		Normalize: c.Numbering.Plan().Normalize,
+		Normalize:     c.Numbering.Plan().Normalize,
+		Subscriptions: engineSubscriptions{g.Engine},
 		Reply: func(ctx context.Context, r smpp.USSDReply) error {
 			if g.SMPP == nil {
 				return errors.New("no SMPP client")
@@ -112,4 +114,34 @@ func ussdConsumer(g *Gateway) smpp.USSDConsumer {
 		return nil
 	}
 	return g.USSD
+}
+
+// engineSubscriptions is menu 6 on the engine's subscriptions (issue of
+// the subscriptions feature): the number's active subscriptions, and
+// cancelling one of them by id.
+type engineSubscriptions struct{ e *billing.Engine }
+
+func (s engineSubscriptions) List(ctx context.Context, msisdn string) ([]ussd.Subscription, error) {
+	r, err := s.e.Subscriptions(ctx, billing.SubscriptionsRequest{Source: billing.Source{Channel: billing.ChannelUSSD}, MSISDN: msisdn})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ussd.Subscription, 0, len(r.Subscriptions))
+	for _, x := range r.Subscriptions {
+		name := x.ProductName
+		if m, ok := s.e.Merchant(x.Merchant); ok {
+			name = m.Name + " " + name
+		}
+		out = append(out, ussd.Subscription{ID: strconv.FormatInt(x.ID, 10), Name: name, Amount: x.Amount, Period: "月"})
+	}
+	return out, nil
+}
+
+func (s engineSubscriptions) Cancel(ctx context.Context, msisdn, id string) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("subscription id %q: %w", id, err)
+	}
+	_, err = s.e.Unsubscribe(ctx, billing.UnsubscribeRequest{Source: billing.Source{Channel: billing.ChannelUSSD}, MSISDN: msisdn, ID: n})
+	return err
 }

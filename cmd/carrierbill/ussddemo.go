@@ -19,7 +19,7 @@ func (d *demo) ussdScript(ctx context.Context, phone string) error {
 	if d.g.USSD == nil {
 		return nil
 	}
-	d.step("7. USSD：拨 *100# 查询额度、最近支付，再购买 30.00 元 (a USSD session over SMPP ussd_service_op)")
+	d.step("USSD：拨 *100# 查询额度、最近支付，再购买 30.00 元 (a USSD session over SMPP ussd_service_op)")
 	for _, script := range [][]string{{"2"}, {"3"}, {"1", "1", "3", "30", "1"}} {
 		if err := d.ussdDialog(ctx, phone, script); err != nil {
 			return err
