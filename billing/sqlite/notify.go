@@ -231,6 +231,16 @@ func (s *Store) APIRefundByCorrelator(ctx context.Context, merchant, correlator 
 // ClaimNotifications implements billing.NotifyStore (the single writer
 // serializes the claims).
 func (s *Store) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.Notification, error) {
+	// A read first: the dispatcher polls often, and an idle poll must not
+	// take the single writer from the gateway.
+	var due int
+	if err := s.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM notifications
+		WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?)`, ts(now)).Scan(&due); err != nil {
+		return nil, fmt.Errorf("looking for due notifications: %w", err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
 	var out []billing.Notification
 	err := s.write(ctx, func(t *sql.Tx) error {
 		var err error
