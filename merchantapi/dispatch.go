@@ -121,6 +121,9 @@ var errGone = errors.New("sink answered 410 Gone")
 
 func (d *Dispatcher) deliver(ctx context.Context, n billing.Notification) {
 	err := d.post(ctx, n)
+	if ctx.Err() != nil {
+		return // stopping: the lease ends and the next dispatcher sends it again
+	}
 	now := d.Clock.Now()
 	if err == nil {
 		if err := d.Store.MarkNotificationDelivered(ctx, n.ID, now); err != nil {

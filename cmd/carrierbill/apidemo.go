@@ -60,7 +60,7 @@ func demoAPI(cfg *config.Config, o *GatewayOptions) *demoSink {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	cfg.API.Listen = "127.0.0.1:0"
-	cfg.API.NotifyPoll = config.Duration(50 * time.Millisecond)
+	cfg.API.NotifyPoll = config.Duration(250 * time.Millisecond)
 	o.NotifyKey, o.NotifyClient = key, s.srv.Client()
 	return s
 }
