@@ -764,3 +764,21 @@ func (e *Engine) SubscriptionOfMerchant(ctx context.Context, merchant string, id
 	}
 	return s, nil
 }
+
+// ActiveSubscriptions returns msisdn's active subscriptions (merchant ""
+// = all), oldest first, with their merchants' names: a read with no
+// effect (USSD menu 6 lists them on screen; SMS 0000 is Subscriptions).
+func (e *Engine) ActiveSubscriptions(ctx context.Context, msisdn, merchant string) ([]Subscription, error) {
+	var subs []Subscription
+	err := e.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		subs, err = tx.ActiveSubscriptions(ctx, msisdn, merchant)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the subscriptions of %s: %w", redact.Phone(msisdn), err)
+	}
+	ev := Event{Subscriptions: subs}
+	e.nameSubscriptions(&ev)
+	return ev.Subscriptions, nil
+}

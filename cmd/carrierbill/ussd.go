@@ -122,12 +122,12 @@ func ussdConsumer(g *Gateway) smpp.USSDConsumer {
 type engineSubscriptions struct{ e *billing.Engine }
 
 func (s engineSubscriptions) List(ctx context.Context, msisdn string) ([]ussd.Subscription, error) {
-	r, err := s.e.Subscriptions(ctx, billing.SubscriptionsRequest{Source: billing.Source{Channel: billing.ChannelUSSD}, MSISDN: msisdn})
+	subs, err := s.e.ActiveSubscriptions(ctx, msisdn, "") // a read: the screen numbers them itself
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ussd.Subscription, 0, len(r.Subscriptions))
-	for _, x := range r.Subscriptions {
+	out := make([]ussd.Subscription, 0, len(subs))
+	for _, x := range subs {
 		name := x.ProductName
 		if m, ok := s.e.Merchant(x.Merchant); ok {
 			name = m.Name + " " + name
