@@ -137,6 +137,11 @@ type NotifyTx interface {
 // NotifyStore is the part of Store the merchant API reads through and its
 // notification dispatcher works on. Reads take no locks.
 type NotifyStore interface {
+	// NotificationBacklog counts the notifications not yet delivered nor
+	// given up (pending), and of those the ones whose last delivery
+	// failed (failing); both read the outbox's partial index of due rows.
+	NotificationBacklog(ctx context.Context) (pending, failing int64, err error)
+
 	// APIPayment returns merchant's payment of the order orderID, with the
 	// order. ErrNotFound when there is none or it is another merchant's.
 	APIPayment(ctx context.Context, merchant string, orderID int64) (APIPayment, error)

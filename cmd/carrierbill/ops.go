@@ -34,8 +34,7 @@ func newGatewayMetrics(g *Gateway) *ops.Metrics {
 		},
 		Backlog: g.stores.Backlog,
 		Now:     g.Clock.Now,
-		// Merchant notifications: the merchant API's notification store
-		// is not on main yet; ops.Sources.Notifications is the hook.
+		Notifications: g.Store.NotificationBacklog,
 		Verify: func() ops.VerifyStatus {
 			st := g.Verify.Last() // nil-safe: zero before verify runs or when off
 			return ops.VerifyStatus{Runs: st.Runs, At: st.At, Violations: st.Violations, Failed: st.Err != nil}
