@@ -55,8 +55,8 @@ type Sources struct {
 	Backlog billing.BacklogReader
 	Now     func() time.Time
 	// Notifications reads the merchant notifications outbox: how many wait
-	// to be delivered and how many gave up. Nil until the merchant API's
-	// notification store exists (the metric is then absent).
+	// to be delivered, and how many of those failed their last delivery
+	// (nil: the metrics are absent).
 	Notifications func(ctx context.Context) (pending, failed int64, err error)
 	// Verify reads the latest scheduled run of the invariant checks
 	// (carrierbill verify; nil when verify.every is 0).
@@ -232,7 +232,7 @@ var (
 	descPendCharges  = prometheus.NewDesc("carrierbill_charges_pending", "Charges reserved whose debit is not resolved yet (the recovery sweep's work).", nil, nil)
 	descPendOrders   = prometheus.NewDesc("carrierbill_orders_pending", "Orders waiting for their confirmation code.", nil, nil)
 	descNotifPending = prometheus.NewDesc("carrierbill_notifications_pending", "Merchant notifications waiting to be delivered.", nil, nil)
-	descNotifFailed  = prometheus.NewDesc("carrierbill_notifications_failed", "Merchant notifications that gave up.", nil, nil)
+	descNotifFailed  = prometheus.NewDesc("carrierbill_notifications_failed", "Merchant notifications waiting whose last delivery failed (being retried).", nil, nil)
 )
 
 func (bindCollector) Describe(ch chan<- *prometheus.Desc) {
