@@ -23,8 +23,7 @@ import (
 // The demo's web-initiated payment: the merchant's page calls the merchant
 // API (CAMARA prepare), the subscriber gets the SMS prompt and confirms by
 // SMS, the merchant's sink receives the signed notification, and the
-// merchant refunds it. It runs after the statements, so the script's
-// statements are unchanged.
+// merchant refunds it. It runs before the statements, so they show it.
 
 // demoSink is the merchant's notification endpoint in the demo: it checks
 // each delivery's signature and keeps what arrived.

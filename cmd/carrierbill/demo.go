@@ -167,10 +167,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := d.ussdScript(ctx, a); err != nil { // ussddemo.go
 		return err
 	}
-	if err := d.statements(ctx, cfg); err != nil {
+	// The web payment comes before the statements: a statement is written
+	// for what the day holds when it is written, and verify checks that
+	// it still equals the ledger.
+	if err := d.webPayment(ctx, sink, fmt.Sprintf("137%08d", run+1)); err != nil {
 		return err
 	}
-	if err := d.webPayment(ctx, sink, fmt.Sprintf("137%08d", run+1)); err != nil {
+	if err := d.statements(ctx, cfg); err != nil {
 		return err
 	}
 	if *scriptOnly {
