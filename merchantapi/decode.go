@@ -24,28 +24,28 @@ import (
 
 type chargingInformation struct {
 	Amount        jsonNumber  `json:"amount"`
-	Currency      string       `json:"currency"`
-	Description   string       `json:"description"`
-	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
+	Currency      string      `json:"currency"`
+	Description   string      `json:"description"`
+	IsTaxIncluded *bool       `json:"isTaxIncluded,omitempty"`
 	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 
 type chargingMetaData struct {
-	MerchantName         string       `json:"merchantName,omitempty"`
-	MerchantIdentifier   string       `json:"merchantIdentifier,omitempty"`
+	MerchantName         string      `json:"merchantName,omitempty"`
+	MerchantIdentifier   string      `json:"merchantIdentifier,omitempty"`
 	Fee                  *jsonNumber `json:"fee,omitempty"`
-	PurchaseCategoryCode string       `json:"purchaseCategoryCode,omitempty"`
-	Channel              string       `json:"channel,omitempty"`
-	ServiceID            string       `json:"serviceId,omitempty"`
-	ProductID            string       `json:"productId,omitempty"`
+	PurchaseCategoryCode string      `json:"purchaseCategoryCode,omitempty"`
+	Channel              string      `json:"channel,omitempty"`
+	ServiceID            string      `json:"serviceId,omitempty"`
+	ProductID            string      `json:"productId,omitempty"`
 }
 
 type paymentItem struct {
-	ID            string       `json:"id"`
+	ID            string      `json:"id"`
 	Amount        jsonNumber  `json:"amount"`
-	Currency      string       `json:"currency"`
-	Description   string       `json:"description"`
-	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
+	Currency      string      `json:"currency"`
+	Description   string      `json:"description"`
+	IsTaxIncluded *bool       `json:"isTaxIncluded,omitempty"`
 	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 
@@ -97,11 +97,11 @@ type refundAmount struct {
 }
 
 type refundItem struct {
-	PaymentItemID string       `json:"paymentItemId"`
+	PaymentItemID string      `json:"paymentItemId"`
 	Amount        jsonNumber  `json:"amount"`
-	Currency      string       `json:"currency"`
-	Description   string       `json:"description"`
-	IsTaxIncluded *bool        `json:"isTaxIncluded,omitempty"`
+	Currency      string      `json:"currency"`
+	Description   string      `json:"description"`
+	IsTaxIncluded *bool       `json:"isTaxIncluded,omitempty"`
 	TaxAmount     *jsonNumber `json:"taxAmount,omitempty"`
 }
 

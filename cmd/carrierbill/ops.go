@@ -32,8 +32,8 @@ func newGatewayMetrics(g *Gateway) *ops.Metrics {
 			}
 			return g.SMPP.Stats()
 		},
-		Backlog: g.stores.Backlog,
-		Now:     g.Clock.Now,
+		Backlog:       g.stores.Backlog,
+		Now:           g.Clock.Now,
 		Notifications: g.Store.NotificationBacklog,
 		Verify: func() ops.VerifyStatus {
 			st := g.Verify.Last() // nil-safe: zero before verify runs or when off
