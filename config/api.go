@@ -30,6 +30,10 @@ type API struct {
 	// ConfirmWithoutCode lists the merchants allowed to confirm a payment
 	// the subscriber has not validated (they take consent themselves).
 	ConfirmWithoutCode []string `yaml:"confirm_without_code"`
+	// SignedRequests lists the merchants that must sign every request
+	// (X-Carrierbill-Signature with their `merchant secret`); any merchant
+	// may sign, and a signed request is checked and used once.
+	SignedRequests []string `yaml:"signed_requests"`
 }
 
 func (a *API) applyDefaults() {
@@ -84,6 +88,11 @@ func (c *Config) checkAPI(p *problems) {
 	for _, code := range a.ConfirmWithoutCode {
 		if !known[code] {
 			p.add("api.confirm_without_code", "%q is not a configured merchant", code)
+		}
+	}
+	for _, code := range a.SignedRequests {
+		if !known[code] {
+			p.add("api.signed_requests", "%q is not a configured merchant", code)
 		}
 	}
 }

@@ -105,7 +105,8 @@ func (e *env) open(o envOptions) {
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}
-	e.api, err = merchantapi.New(merchantapi.Options{Engine: e.engine, Keys: e.keys, Limiter: o.limiter, Rate: o.rate, Merchants: o.merchants})
+	e.api, err = merchantapi.New(merchantapi.Options{Engine: e.engine, Keys: e.keys, Limiter: o.limiter, Rate: o.rate, Merchants: o.merchants,
+		Secret: func(m string) []byte { return merchantapi.MerchantSecret(notifyKey, m) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,9 @@ type MerchantOptions struct {
 	// ConfirmWithoutCode lets the merchant confirm a payment the subscriber
 	// has not validated (a trusted merchant that took consent itself).
 	ConfirmWithoutCode bool
+	// SignedRequests requires every request of the merchant to carry a
+	// valid, unused SignatureHeader (reqsign.go).
+	SignedRequests bool
 }
 
 // Options wire a Server. Engine and Keys are required.
@@ -73,7 +76,10 @@ type Options struct {
 	// Normalize gives a number's canonical E.164 form (the numbering
 	// plan's); nil keeps an E.164 number as it is.
 	Normalize func(string) (string, error)
-	Logger    *slog.Logger
+	// Secret returns a merchant's signing secret (MerchantSecret): it
+	// checks signed requests (nil: a signed request is refused).
+	Secret func(merchant string) []byte
+	Logger *slog.Logger
 }
 
 // Server is the merchant API's HTTP handler.
@@ -84,6 +90,7 @@ type Server struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	router chi.Router
+	sigs   sigGuard // signatures seen, when there is no limiter
 }
 
 // New returns the merchant API.
@@ -139,7 +146,7 @@ func (s *Server) routes() chi.Router {
 	r.Get(RefundBasePath+"/openapi.yaml", serveDoc("carrier-billing-refund.yaml"))
 	r.Get(SubscriptionsBasePath+"/openapi.yaml", serveDoc("subscriptions.yaml"))
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate, s.rateLimit)
+		r.Use(s.authenticate, s.signatures, s.rateLimit)
 		r.Route(BasePath+"/payments", func(r chi.Router) {
 			r.Post("/", s.createPayment)
 			r.Get("/", s.listPayments)

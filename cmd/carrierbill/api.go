@@ -62,11 +62,17 @@ func startMerchantAPI(g *Gateway, c *config.Config, log *slog.Logger, o GatewayO
 	for _, m := range c.API.ConfirmWithoutCode {
 		merchants[m] = merchantapi.MerchantOptions{ConfirmWithoutCode: true}
 	}
+	for _, m := range c.API.SignedRequests {
+		mo := merchants[m]
+		mo.SignedRequests = true
+		merchants[m] = mo
+	}
 	plan := c.Numbering.Plan()
 	api, err := merchantapi.New(merchantapi.Options{
 		Engine: g.Engine, Keys: g.stores.Keys, Limiter: g.stores.Limiter,
 		Rate:      merchantapi.Rate{Requests: *c.API.RateLimit, Period: c.API.RatePeriod.D()},
 		Merchants: merchants, Logger: log.With("component", "merchant-api"),
+		Secret:    func(m string) []byte { return merchantapi.MerchantSecret(key, m) },
 		Normalize: func(raw string) (string, error) { return plan.Normalize(raw, 0, 0) },
 	})
 	if err != nil {
