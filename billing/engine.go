@@ -51,6 +51,11 @@ type Options struct {
 	// EventHook, optional, sees every event inside its transaction (the
 	// merchant API's notification outbox; see notify.go).
 	EventHook EventHook
+
+	// Risk, optional, are the risk rules asked on every purchase and
+	// confirmation (risk.go; package risk). nil: no rules, but the block
+	// and allow lists still apply.
+	Risk Risk
 }
 
 // Engine is the billing engine every channel drives, through its typed API
@@ -74,6 +79,7 @@ type Engine struct {
 	hasher      *wallet.Hasher
 	obs         Observer
 	hook        EventHook
+	risk        Risk
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -91,6 +97,7 @@ func NewEngine(o Options) (*Engine, error) {
 		cfg: o.Config, store: o.Store, charger: o.Charger, limiter: o.Limiter, clock: o.Clock,
 		log: o.Logger, notifier: o.Notifier, lease: o.Lease, codes: o.Codes,
 		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, obs: o.Observer, hook: o.EventHook,
+		risk: o.Risk,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

@@ -61,6 +61,9 @@ type Event struct {
 	// event is about.
 	Subscription  *Subscription
 	Subscriptions []Subscription
+	// FreshCode marks a prompt whose order got a new code because a risk
+	// rule asked for one (the old code no longer confirms).
+	FreshCode bool
 	// InitialPassword is the wallet password a binding opened with. It is
 	// the one secret an event carries: a Notifier puts it only in an MT
 	// it returns with Secret set, never in a log.

@@ -27,6 +27,9 @@ const (
 	ReasonCancelled           Reason = "cancelled"          // the order was cancelled (by the subscriber, merchant or operator)
 	ReasonAlreadySubscribed   Reason = "already_subscribed" // a subscription product the number already subscribes to
 	ReasonNoSubscription      Reason = "no_subscription"    // an unsubscribe request that matched no active subscription
+	ReasonRiskHold            Reason = "risk_hold"          // a risk rule held the payment for review (nothing charged yet)
+	ReasonRiskRefused         Reason = "risk_refused"       // an operator refused a held payment
+	ReasonBlocked             Reason = "blocked"            // the number, its prefix or the merchant is blocked (risk)
 
 	// Bank cards (issue 7).
 	ReasonNoCard           Reason = "no_card"           // no active bound card (or none with those last four digits)
@@ -45,6 +48,7 @@ var Reasons = []Reason{
 	ReasonWrongCode, ReasonTooManyAttempts, ReasonInsufficientBalance, ReasonAccountSuspended,
 	ReasonServiceBusy, ReasonAlreadyPaid, ReasonNoPendingOrder, ReasonUnknownSubscriber,
 	ReasonChargeFailed, ReasonTooManyPending, ReasonCancelled, ReasonAlreadySubscribed, ReasonNoSubscription,
+	ReasonRiskHold, ReasonRiskRefused, ReasonBlocked,
 	ReasonNoCard, ReasonPasswordRequired, ReasonWrongPassword, ReasonWalletLocked, ReasonBadPassword,
 	ReasonCardDeclined, ReasonCardClosed,
 }

@@ -38,6 +38,7 @@ var (
 // several processes sharing one database.
 type Store interface {
 	SubscriptionStore
+	RiskStore
 
 	// InTx runs fn in one database transaction and commits when fn returns
 	// nil, rolls back otherwise (and returns fn's error unchanged). On a
@@ -133,6 +134,7 @@ type Store interface {
 // (SELECT ... FOR UPDATE on Postgres; the SQLite store serializes writers).
 type Tx interface {
 	SubscriptionTx
+	RiskTx
 
 	// MarkMOProcessed sets processed_at of the MO id. ErrNotFound if there
 	// is no such MO.

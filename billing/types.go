@@ -15,6 +15,8 @@ const (
 //
 //	pending ──code ok──> charging ──debited──> paid ──refund (all)──> refunded
 //	   │                     └──declined / never debited──> failed
+//	   ├──code ok, risk hold──> held ──released──> charging
+//	   │                          └──refused──> failed (risk_refused)
 //	   ├──third wrong code──> voided (too_many_attempts)
 //	   ├──cancelled──> voided (cancelled)
 //	   └──code validity passed──> expired
@@ -32,6 +34,10 @@ const (
 	OrderVoided   OrderStatus = "voided"
 	OrderExpired  OrderStatus = "expired"
 	OrderRefunded OrderStatus = "refunded"
+	// OrderHeld: a right code came but a risk rule held the payment for
+	// an operator (risk.go); nothing is reserved. Release charges it,
+	// refuse fails it with risk_refused.
+	OrderHeld OrderStatus = "held"
 )
 
 // Order is one purchase request (a row of orders).
@@ -56,9 +62,14 @@ type Order struct {
 	// ("" when none) and the fingerprint of that request.
 	IdempotencyKey string
 	RequestHash    string
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
-	UpdatedAt      time.Time
+	// PromptedAt is when the current code was written to a prompt: the
+	// order's creation, or its last fresh code (zero: CreatedAt).
+	// FreshCodes counts the fresh codes a risk rule asked for.
+	PromptedAt time.Time
+	FreshCodes int
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ChargeStatus is the state of a two-phase charge.
