@@ -34,7 +34,9 @@ func (t *tx) HoldDecision(ctx context.Context, orderID int64) (billing.RiskDecis
 	return billing.RiskDecision{}, errRiskTODO
 }
 
-func (t *tx) ResolveRiskDecision(ctx context.Context, d billing.RiskDecision) error { return errRiskTODO }
+func (t *tx) ResolveRiskDecision(ctx context.Context, d billing.RiskDecision) error {
+	return errRiskTODO
+}
 
 func (s *Store) RiskDecisions(ctx context.Context, q billing.RiskDecisionQuery) ([]billing.RiskDecision, error) {
 	return nil, errRiskTODO

@@ -34,7 +34,9 @@ func (t *txImpl) HoldDecision(ctx context.Context, orderID int64) (billing.RiskD
 	return billing.RiskDecision{}, errRiskTODO
 }
 
-func (t *txImpl) ResolveRiskDecision(ctx context.Context, d billing.RiskDecision) error { return errRiskTODO }
+func (t *txImpl) ResolveRiskDecision(ctx context.Context, d billing.RiskDecision) error {
+	return errRiskTODO
+}
 
 func (s *Store) RiskDecisions(ctx context.Context, q billing.RiskDecisionQuery) ([]billing.RiskDecision, error) {
 	return nil, errRiskTODO
