@@ -61,6 +61,7 @@ type Config struct {
 	USSD          USSD              `yaml:"ussd"`
 	Log           Log               `yaml:"log"`
 	Ops           Ops               `yaml:"ops"`
+	Risk          Risk              `yaml:"risk"` // the risk rules (config/risk.go)
 
 	// What Parse learnt besides the values, for Validate's messages.
 	lines       map[string]int    // YAML path -> line in the file
@@ -335,6 +336,7 @@ func (c *Config) applyEnv(env func(string) (string, bool)) {
 		}
 	}
 	c.cardsOn = get(envCardKey) != "" || get(envWalletPepper) != ""
+	c.applyRiskEnv(get)
 }
 
 func (c *Config) applyDefaults() {
@@ -442,6 +444,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "text")
 	c.applyOpsDefaults()
+	c.applyRiskDefaults()
 }
 
 // Location returns the operator's time zone. Validate has checked it loads.

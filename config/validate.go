@@ -87,6 +87,7 @@ func (c *Config) Validate() error {
 	c.checkUSSD(p)
 	c.checkLog(p)
 	c.checkOps(p)
+	c.checkRisk(p)
 	if len(p.es) == 0 {
 		return nil
 	}

@@ -254,6 +254,10 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		g.closers = append(g.closers, g.OCS.Close)
 		charger = g.OCS
 	}
+	rules, err := openRisk(g, c, o.Charger == nil && !c.OCS.Enabled, log) // riskrules.go
+	if err != nil {
+		return nil, err
+	}
 	charger = billing.ObserveCharger(chargerName(g), charger, g.Metrics)
 	limiter := billing.ObserveLimiter(g.stores.Limiter, g.Metrics)
 
@@ -273,6 +277,7 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
 		CardCharger: observeCardCharger(cw.charger, g.Metrics), CardBank: cw.bank, Hasher: cw.hasher, Observer: ops.Observers{g.Metrics, g.Refusals},
 		EventHook: apiNotifier(c, g).Hook, // merchant API rows and notifications (api.go)
+		Risk:      rules,
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
 		Divert: func(ctx context.Context, mo billing.InboundMO) (billing.Result, bool, error) { // USSD answers (ussd.go)
 			if g.USSD == nil {
