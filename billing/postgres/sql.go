@@ -4,7 +4,7 @@ package postgres
 
 const orderCols = `id, msisdn, merchant, product, product_name, amount_fen, method, status,
 	COALESCE(reason, ''), code, attempts, COALESCE(merchant_ref, ''), service_addr, created_at, expires_at, updated_at,
-	channel, COALESCE(idempotency_key, ''), COALESCE(request_hash, '')`
+	channel, COALESCE(idempotency_key, ''), COALESCE(request_hash, ''), prompted_at, fresh_codes`
 
 const chargeCols = `id, order_id, idempotency_key, msisdn, merchant, amount_fen, method, status,
 	COALESCE(failure_reason, ''), created_at, resolved_at`
@@ -54,9 +54,11 @@ const (
 		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::timestamptz, $7::timestamptz, $8::bytea) RETURNING id`
 
 	sqlInsertOrder = `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen, method, status, reason, code,
-		attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash)
+		attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash,
+		prompted_at, fresh_codes)
 		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text,
-		$10::int, $11::text, $12::text, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::text, $18::text) RETURNING id`
+		$10::int, $11::text, $12::text, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::text, $18::text,
+		$19::timestamptz, $20::int) RETURNING id`
 
 	sqlOrderByKey = `SELECT ` + orderCols + ` FROM orders WHERE idempotency_key = $1::text FOR UPDATE`
 

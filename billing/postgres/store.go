@@ -215,9 +215,11 @@ func scanOutbox(r pgx.CollectableRow) (billing.OutboxMsg, error) {
 
 func scanOrder(r pgx.CollectableRow) (billing.Order, error) {
 	var o billing.Order
+	var prompted *time.Time
 	err := r.Scan(&o.ID, &o.MSISDN, &o.Merchant, &o.Product, &o.ProductName, &o.Amount, &o.Method, &o.Status,
 		&o.Reason, &o.Code, &o.Attempts, &o.MerchantRef, &o.ServiceAddr, &o.CreatedAt, &o.ExpiresAt, &o.UpdatedAt,
-		&o.Channel, &o.IdempotencyKey, &o.RequestHash)
+		&o.Channel, &o.IdempotencyKey, &o.RequestHash, &prompted, &o.FreshCodes)
+	o.PromptedAt = fromNullTime(prompted)
 	return o, err
 }
 
@@ -252,7 +254,8 @@ func (t *tx) InsertOrder(ctx context.Context, o billing.Order) (int64, error) {
 	var id int64
 	err := t.tx.QueryRow(ctx, sqlInsertOrder, o.MSISDN, o.Merchant, o.Product, o.ProductName, int64(o.Amount), string(o.Method),
 		string(o.Status), nullString(string(o.Reason)), o.Code, o.Attempts, nullString(o.MerchantRef), o.ServiceAddr,
-		o.CreatedAt, o.ExpiresAt, o.UpdatedAt, channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash)).Scan(&id)
+		o.CreatedAt, o.ExpiresAt, o.UpdatedAt, channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash),
+		nullTime(o.PromptedAt), o.FreshCodes).Scan(&id)
 	return id, mapErr(err)
 }
 

@@ -190,14 +190,18 @@ func (t *txImpl) MarkMOProcessed(ctx context.Context, id int64, at time.Time) er
 }
 
 const orderCols = `id, msisdn, merchant, product, product_name, amount_fen, method, status, reason, code,
-	attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash`
+	attempts, merchant_ref, service_addr, created_at, expires_at, updated_at, channel, idempotency_key, request_hash,
+	prompted_at, fresh_codes`
 
 func scanOrder(r interface{ Scan(...any) error }) (billing.Order, error) {
 	var o billing.Order
 	var reason, ref, key, hash sql.NullString
 	var created, expires, updated int64
+	var prompted sql.NullInt64
 	err := r.Scan(&o.ID, &o.MSISDN, &o.Merchant, &o.Product, &o.ProductName, &o.Amount, &o.Method, &o.Status,
-		&reason, &o.Code, &o.Attempts, &ref, &o.ServiceAddr, &created, &expires, &updated, &o.Channel, &key, &hash)
+		&reason, &o.Code, &o.Attempts, &ref, &o.ServiceAddr, &created, &expires, &updated, &o.Channel, &key, &hash,
+		&prompted, &o.FreshCodes)
+	o.PromptedAt = fromNullTS(prompted)
 	o.IdempotencyKey, o.RequestHash = key.String, hash.String
 	o.Reason = billing.Reason(reason.String)
 	o.MerchantRef = ref.String
@@ -209,11 +213,12 @@ func (t *txImpl) InsertOrder(ctx context.Context, o billing.Order) (int64, error
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `INSERT INTO orders (msisdn, merchant, product, product_name, amount_fen,
 		method, status, reason, code, attempts, merchant_ref, service_addr, created_at, expires_at, updated_at,
-		channel, idempotency_key, request_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		channel, idempotency_key, request_hash, prompted_at, fresh_codes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		o.MSISDN, o.Merchant, o.Product, o.ProductName, int64(o.Amount), string(o.Method), string(o.Status),
 		nullString(string(o.Reason)), o.Code, o.Attempts, nullString(o.MerchantRef), o.ServiceAddr,
-		ts(o.CreatedAt), ts(o.ExpiresAt), ts(o.UpdatedAt), channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash)).Scan(&id)
+		ts(o.CreatedAt), ts(o.ExpiresAt), ts(o.UpdatedAt), channelOf(o.Channel), nullString(o.IdempotencyKey), nullString(o.RequestHash),
+		nullTS(o.PromptedAt), o.FreshCodes).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("inserting order: %w", domainError(err))
 	}
