@@ -1,0 +1,15 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/billing/storetest"
+)
+
+// TestRisk runs the conformance suite's risk storage cases
+// (storetest.RunRisk) on SQLite.
+func TestRisk(t *testing.T) {
+	t.Parallel()
+	storetest.RunRisk(t, func(t *testing.T) billing.Store { return openTest(t) })
+}
