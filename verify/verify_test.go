@@ -130,9 +130,15 @@ func TestChecksFindViolations(t *testing.T) {
 			}
 			pay(t, s, 1, "+8613900000001")
 			pay(t, s, 2, "+8613900000002")
+			// A payment a risk rule held for an operator: no charge, no
+			// receipt, nothing on the statement.
+			s.exec(t, `INSERT INTO orders (id, msisdn, merchant, product, product_name, amount_fen, method, status, code, service_addr, created_at, expires_at, updated_at)
+				OVERRIDING SYSTEM VALUE VALUES (10, '+8613900000004', '8001', 'VIP', 'v', 100, 'phone', 'held', '123456', '106580088001', $1, $1, $1)`, s.now)
+			s.exec(t, `INSERT INTO risk_decisions (at, stage, rule, action, msisdn, merchant, order_id, amount_fen)
+				VALUES ($1, 'confirm', 'fast_confirmation', 'hold', '+8613900000004', '8001', 10, 100)`, s.now)
 			statement(t, dir, "2.00", "0.00")
 			if rep := run(t, s, dir); !rep.Clean() {
-				t.Fatalf("two clean payments: %+v", rep.Violations())
+				t.Fatalf("two clean payments and a held one: %+v", rep.Violations())
 			}
 			// An MO unprocessed for an hour; a posting that unbalances
 			// charge 2; a quota that forgot charge 1; a second receipt of
