@@ -55,11 +55,37 @@ func (r *Risk) keys(w window, subject string, at time.Time) []string {
 	return ks
 }
 
-// add queues counting n for subject at at.
-func (r *Risk) add(ctx context.Context, p goredis.Pipeliner, w window, subject string, at time.Time, n int64) {
+// add queues counting n for subject at at; the command answers the
+// current slot's count, this n included.
+func (r *Risk) add(ctx context.Context, p goredis.Pipeliner, w window, subject string, at time.Time, n int64) *goredis.IntCmd {
 	k := r.key(w, subject, w.index(at))
-	p.IncrBy(ctx, k, n)
+	cmd := p.IncrBy(ctx, k, n)
 	p.Expire(ctx, k, w.ttl())
+	return cmd
+}
+
+// counted is a count taken with add: the current slot's answer plus the
+// earlier slots of the window. Each of any number of concurrent adds gets
+// its own count (INCRBY is atomic and the earlier slots are closed), so a
+// limit on it holds exactly under concurrency.
+type counted struct {
+	now     *goredis.IntCmd
+	earlier *goredis.SliceCmd
+}
+
+// count queues adding n for subject at at and reading the window's count.
+func (r *Risk) count(ctx context.Context, p goredis.Pipeliner, w window, subject string, at time.Time, n int64) counted {
+	ks := r.keys(w, subject, at)
+	return counted{now: r.add(ctx, p, w, subject, at, n), earlier: p.MGet(ctx, ks[:len(ks)-1]...)}
+}
+
+func (c counted) total() (int64, error) {
+	now, err := c.now.Result()
+	if err != nil {
+		return 0, err
+	}
+	earlier, err := total(c.earlier)
+	return now + earlier, err
 }
 
 // sum queues reading subject's window ending at at; total reads the answer.

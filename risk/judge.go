@@ -107,15 +107,21 @@ func (r *Risk) velocity(rule string, v Velocity, w window, subject func(*check) 
 		if key == "" {
 			return nil
 		}
-		if c.Stage == billing.RiskPurchase {
+		var n func() (int64, error)
+		switch {
+		case c.Stage == billing.RiskPurchase && v.Stage == billing.RiskPurchase:
+			n = r.count(ctx, p, w, key, c.At, 1).total
+		case c.Stage == billing.RiskPurchase:
 			r.add(ctx, p, w, key, c.At, 1)
-		}
-		if c.Stage != v.Stage {
+			return nil
+		case v.Stage == billing.RiskConfirm:
+			sum := r.sum(ctx, p, w, key, c.At)
+			n = func() (int64, error) { return total(sum) }
+		default:
 			return nil
 		}
-		sum := r.sum(ctx, p, w, key, c.At)
 		return func(context.Context) (*billing.RiskFinding, error) {
-			n, err := total(sum)
+			n, err := n()
 			if err != nil || n <= int64(v.Max) {
 				return nil, err
 			}
@@ -213,7 +219,8 @@ func (r *Risk) rate(rule string, x Rate, kind string) plan {
 			return nil
 		}
 		rc, rk := r.sum(ctx, p, r.outcomes(recent, outCharged), c.Merchant, c.At), r.sum(ctx, p, r.outcomes(recent, kind), c.Merchant, c.At)
-		uc, uk := r.sum(ctx, p, r.outcomes(usual, outCharged), c.Merchant, c.At), r.sum(ctx, p, r.outcomes(usual, kind), c.Merchant, c.At)
+		before := c.At.Add(-daySlot) // the usual: the Days days before today
+		uc, uk := r.sum(ctx, p, r.outcomes(usual, outCharged), c.Merchant, before), r.sum(ctx, p, r.outcomes(usual, kind), c.Merchant, before)
 		return func(ctx context.Context) (*billing.RiskFinding, error) {
 			var n [4]int64
 			for i, cmd := range []*goredis.SliceCmd{rc, rk, uc, uk} {

@@ -79,7 +79,7 @@ type Spend struct {
 }
 
 // Rate fires when a merchant's failure (or refund) rate over Window is at
-// least Factor times its usual rate (the last Days days) and at least
+// least Factor times its usual rate (the Days days before today) and at least
 // MinRise basis points above it, over at least MinCount payments. It fires
 // once per merchant and Window.
 type Rate struct {
