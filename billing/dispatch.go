@@ -90,23 +90,12 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			text, err := d.textOf(m) // sealedmt.go
-			var parts []SentPart
-			if err == nil {
-				parts, err = d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: text})
-			}
-			var merr error
-			if err == nil {
-				merr = d.Store.MarkSentParts(context.WithoutCancel(ctx), m.ID, d.Clock.Now(), parts)
-			} else {
-				log.Warn("sending MT failed; will retry", "outbox", m.ID, "msisdn", redact.Phone(m.MSISDN), "attempt", m.Attempts, "err", err)
-				merr = d.Store.MarkSendFailed(context.WithoutCancel(ctx), m.ID, d.Clock.Now().Add(Backoff(m.Attempts, maxb)), err.Error())
-			}
+			ok, err := d.dispatch(ctx, m, maxb, log)
 			mu.Lock()
 			defer mu.Unlock()
-			if merr != nil {
-				errs = append(errs, fmt.Errorf("recording outbox %d: %w", m.ID, merr))
-			} else if err == nil {
+			if err != nil {
+				errs = append(errs, err)
+			} else if ok {
 				sent++
 			}
 		}()
@@ -116,6 +105,27 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		return sent, errs[0]
 	}
 	return sent, nil
+}
+
+// dispatch sends one claimed MT and records the outcome: sent reports
+// that the SMSC took it, err that the outcome could not be recorded (the
+// lease then ends and it is sent again).
+func (d *Dispatcher) dispatch(ctx context.Context, m OutboxMsg, maxb time.Duration, log *slog.Logger) (sent bool, err error) {
+	text, serr := d.textOf(m) // sealedmt.go
+	var parts []SentPart
+	if serr == nil {
+		parts, serr = d.Sender.Send(ctx, OutboundSMS{ID: m.ID, From: m.ServiceAddr, To: m.MSISDN, Text: text})
+	}
+	if serr == nil {
+		err = d.Store.MarkSentParts(context.WithoutCancel(ctx), m.ID, d.Clock.Now(), parts)
+	} else {
+		log.Warn("sending MT failed; will retry", "outbox", m.ID, "msisdn", redact.Phone(m.MSISDN), "attempt", m.Attempts, "err", serr)
+		err = d.Store.MarkSendFailed(context.WithoutCancel(ctx), m.ID, d.Clock.Now().Add(Backoff(m.Attempts, maxb)), serr.Error())
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording outbox %d: %w", m.ID, err)
+	}
+	return serr == nil, nil
 }
 
 // Receipt records a delivery receipt on the MT part it reports on. Its
@@ -171,11 +181,29 @@ func (d *Dispatcher) pruneReceipts(ctx context.Context, log *slog.Logger) {
 
 // Run drains the outbox until ctx ends, polling every poll (default 50 ms)
 // when idle. It returns after every send it started has finished.
+//
+// Unlike RunOnce in a loop, Run keeps a pipeline full: up to two batches
+// of MTs are under way at once, and it claims again as soon as half a
+// batch of them has finished, so one slow send or sent mark holds back
+// only itself, not the batch it was claimed with (issue 11: the MT rate
+// was bounded by the slowest MT of each batch).
 func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
 	}
-	_, _, _, log := d.defaults()
+	lease, batch, maxb, log := d.defaults()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		underway int                      // MTs claimed and not finished
+		finished = make(chan struct{}, 1) // a wake-up when one finishes
+	)
+	free := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return 2*batch - underway
+	}
+	defer wg.Wait()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -185,17 +213,47 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 		case <-t.C:
 		}
 		d.pruneReceipts(ctx, log)
-		for {
-			n, err := d.RunOnce(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
+		for ctx.Err() == nil {
+			// Claim when at least half a batch of room is free.
+			n := free()
+			for n < (batch+1)/2 {
+				select {
+				case <-ctx.Done():
 					return nil
+				case <-finished:
 				}
-				log.Error("outbox dispatch failed", "err", err)
+				n = free()
+			}
+			n = min(batch, n)
+			now := d.Clock.Now()
+			msgs, err := d.Store.ClaimOutbox(ctx, now, now.Add(lease), n)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("outbox dispatch failed", "err", fmt.Errorf("claiming the outbox: %w", err))
+				}
 				break
 			}
-			if n == 0 {
-				break
+			mu.Lock()
+			underway += len(msgs)
+			mu.Unlock()
+			for _, m := range msgs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := d.dispatch(ctx, m, maxb, log); err != nil {
+						log.Error("outbox dispatch failed", "err", err)
+					}
+					mu.Lock()
+					underway--
+					mu.Unlock()
+					select {
+					case finished <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if len(msgs) < n {
+				break // drained: wait for the poll
 			}
 		}
 		t.Reset(poll)
