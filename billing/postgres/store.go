@@ -25,8 +25,9 @@ const maxTxAttempts = 8
 // the outbox's sent marks and the delivery receipts in others.
 type Store struct {
 	pool     *pgxpool.Pool
-	engine   *grouper // InTx
-	delivery *grouper // MarkSent, MarkSentParts, MarkSendFailed, ApplyReceipt, ReleaseMO
+	engine   *grouper // InTx, ClaimMOs
+	delivery *grouper // ClaimOutbox, MarkSent, MarkSentParts, MarkSendFailed, ApplyReceipt, ReleaseMO
+	marking  markings // MarkSentParts under way (delivery.go)
 }
 
 // engineGroups is how many InTx groups run at once: while one commits the
@@ -117,16 +118,22 @@ func (s *Store) InsertMO(ctx context.Context, mo billing.InboundMO) (int64, erro
 	return id, mapErr(err)
 }
 
-// ClaimMOs implements billing.Store.
+// ClaimMOs implements billing.Store. The claim shares the commit of an
+// engine group (group.go) instead of paying a WAL flush of its own; it
+// returns once the leases are durable, like any grouped write.
 func (s *Store) ClaimMOs(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.InboundMO, error) {
-	rows, err := s.pool.Query(ctx, sqlClaimMOs, now, leaseUntil, limit)
-	if err != nil {
-		return nil, err
-	}
-	mos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.InboundMO, error) {
-		var m billing.InboundMO
-		err := r.Scan(&m.ID, &m.Bind, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.ReceivedAt, &m.Attempts)
-		return m, err
+	var mos []billing.InboundMO
+	err := s.engine.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sqlClaimMOs, now, leaseUntil, limit)
+		if err != nil {
+			return err
+		}
+		mos, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.InboundMO, error) {
+			var m billing.InboundMO
+			err := r.Scan(&m.ID, &m.Bind, &m.MSISDN, &m.ServiceAddr, &m.Body, &m.ReceivedAt, &m.Attempts)
+			return m, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -140,13 +147,18 @@ func (s *Store) ReleaseMO(ctx context.Context, id int64, notBefore time.Time) er
 	return s.delivery.inTx(ctx, func(tx pgx.Tx) error { return exec1(ctx, tx, sqlReleaseMO, id, notBefore) })
 }
 
-// ClaimOutbox implements billing.Store.
+// ClaimOutbox implements billing.Store. The claim shares the commit of a
+// group of sent marks and receipts (group.go).
 func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.OutboxMsg, error) {
-	rows, err := s.pool.Query(ctx, sqlClaimOutbox, now, leaseUntil, limit)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := pgx.CollectRows(rows, scanOutbox)
+	var ms []billing.OutboxMsg
+	err := s.delivery.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sqlClaimOutbox, now, leaseUntil, limit)
+		if err != nil {
+			return err
+		}
+		ms, err = pgx.CollectRows(rows, scanOutbox)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
