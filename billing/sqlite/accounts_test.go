@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,16 +18,7 @@ func TestAccountsConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "carrierbill.db")
 		clk := clock.NewFake(time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC))
 		reopen := func(opt billing.AccountsOptions) *billing.Accounts {
-			s, err := Open(context.Background(), path, nil)
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			return NewAccounts(s, clk, opt)
+			return NewAccounts(openTestFile(t, path), clk, opt)
 		}
 		return reopen(opt), reopen
 	})

@@ -15,6 +15,7 @@ import (
 // passes.
 
 func TestCardConformance(t *testing.T) {
+	t.Parallel()
 	storetest.RunCards(t, func(t *testing.T) storetest.CardEnv {
 		s := openTest(t)
 		count := func(q string, args ...any) (int, error) {

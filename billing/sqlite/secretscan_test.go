@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -20,10 +19,7 @@ import (
 func TestInitialPasswordNeverOnDisk(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "carrierbill.db")
-	s, err := Open(context.Background(), path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestFile(t, path)
 	pw := storetest.SendInitialPassword(t, storetest.SecretScanEnv{Store: s, Cards: s, SetOwner: s.SetOwner})
 	scan := func(when string) {
 		t.Helper()
