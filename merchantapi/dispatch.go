@@ -36,6 +36,9 @@ type Dispatcher struct {
 	Client *http.Client // default: 10 s timeout, no redirects
 	// Secret returns a merchant's signing secret (MerchantSecret).
 	Secret func(merchant string) []byte
+	// OperatorSecret signs the operator's own rows (Merchant "": the risk
+	// alerts, risk.alert_secret).
+	OperatorSecret []byte
 	Logger *slog.Logger
 	// Schedule overrides RetrySchedule; Lease (default 1 minute) is how
 	// long a claim holds a notification; Batch (default 20) how many one
@@ -157,7 +160,17 @@ func (d *Dispatcher) post(ctx context.Context, n billing.Notification) error {
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("x-correlator", n.EventID)
-	req.Header.Set(SignatureHeader, Sign(d.Secret(n.Merchant), d.Clock.Now(), n.Body))
+	secret := d.OperatorSecret
+	if n.Merchant == "" && len(secret) == 0 {
+		return errors.New("no operator secret to sign an alert with (risk.alert_secret unset)")
+	}
+	if n.Merchant != "" {
+		if d.Secret == nil {
+			return errors.New("no merchant secret to sign with (CARRIERBILL_NOTIFY_KEY unset)")
+		}
+		secret = d.Secret(n.Merchant)
+	}
+	req.Header.Set(SignatureHeader, Sign(secret, d.Clock.Now(), n.Body))
 	if n.SinkToken != "" {
 		req.Header.Set("Authorization", "Bearer "+n.SinkToken)
 	}

@@ -148,7 +148,7 @@ func (n *Notifier) Hook(ctx context.Context, tx billing.Tx, ev billing.Event) er
 }
 
 // cloudEvent renders one notification as a structured-mode CloudEvent 1.0.
-func (n *Notifier) cloudEvent(id, typ string, at time.Time, data eventData) ([]byte, error) {
+func (n *Notifier) cloudEvent(id, typ string, at time.Time, data any) ([]byte, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(id)
 	e.SetSource(n.source)
