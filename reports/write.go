@@ -88,26 +88,29 @@ func WriteHTML(w io.Writer, r *Report) error {
 // Write writes report-<period>.csv and .html into dir, each atomically (a
 // temporary file renamed), and returns their paths.
 func Write(dir string, r *Report) (csvPath, htmlPath string, err error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", "", fmt.Errorf("creating the reports directory: %w", err)
-	}
-	write := func(name string, fn func(io.Writer, *Report) error) (string, error) {
-		var b bytes.Buffer
-		if err := fn(&b, r); err != nil {
-			return "", err
-		}
-		path := filepath.Join(dir, name)
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b.Bytes(), 0o640); err != nil {
-			return "", fmt.Errorf("writing %s: %w", name, err)
-		}
-		return path, os.Rename(tmp, path)
-	}
-	if csvPath, err = write(FileName(r.Period, "csv"), WriteCSV); err != nil {
+	if csvPath, err = writeFile(dir, FileName(r.Period, "csv"), func(w io.Writer) error { return WriteCSV(w, r) }); err != nil {
 		return "", "", err
 	}
-	htmlPath, err = write(FileName(r.Period, "html"), WriteHTML)
+	htmlPath, err = writeFile(dir, FileName(r.Period, "html"), func(w io.Writer) error { return WriteHTML(w, r) })
 	return csvPath, htmlPath, err
+}
+
+// writeFile writes dir/name atomically (a temporary file renamed), making
+// dir when missing, and returns its path.
+func writeFile(dir, name string, fn func(io.Writer) error) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("creating the reports directory: %w", err)
+	}
+	var b bytes.Buffer
+	if err := fn(&b); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b.Bytes(), 0o640); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	return path, os.Rename(tmp, path)
 }
 
 // Charts: plain SVG in the page, sized by viewBox, colours inline.
