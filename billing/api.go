@@ -77,6 +77,10 @@ type ConfirmRequest struct {
 	OrderID  int64
 	Code     string
 	Password string // the wallet password of a card order; never logged
+	// CodeFromChannel: the channel supplied the code itself (a USSD card
+	// payment confirmed by the wallet password typed in the session, no
+	// prompt read): the risk rules do not time it as a typed code.
+	CodeFromChannel bool
 }
 
 // CancelRequest cancels a pending order of MSISDN ("" = any owner: the
@@ -129,6 +133,7 @@ const (
 	OutcomeRejected  Outcome = "rejected"  // refused with Reason, nothing charged
 	OutcomeQueried   Outcome = "queried"   // a query answered
 	OutcomeCancelled Outcome = "cancelled" // the order was cancelled
+	OutcomeHeld      Outcome = "held"      // a risk rule held the payment for an operator (Reason risk_hold); nothing charged yet
 )
 
 // QuotaLeft is what a number can still spend with one method.

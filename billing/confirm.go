@@ -50,12 +50,16 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (out Result, out
 	if err := checkNumber(r.MSISDN); err != nil {
 		return Result{}, err
 	}
-	res, err := e.charge(ctx, r.Source, r.MSISDN, func(tx Tx, now time.Time) (Order, *Event, error) {
-		return e.verifyCode(ctx, tx, r, now)
+	wrong := false
+	res, err := e.charge(ctx, r.Source, r.MSISDN, chargeOpts{byCode: !r.CodeFromChannel}, func(tx Tx, now time.Time) (Order, *Event, error) {
+		o, ev, err := e.verifyCode(ctx, tx, r, now)
+		wrong = ev != nil && ev.wrongCode
+		return o, ev, err
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("confirmation from %s: %w", redact.Phone(r.MSISDN), err)
 	}
+	e.learnResult(ctx, res, wrong, r.MSISDN)
 	return res, nil
 }
 
@@ -64,7 +68,7 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (out Result, out
 // ErrNotCancellable (not pending), or a storage error.
 func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (out Result, outErr error) {
 	defer e.observe(RequestCharge, &out, &outErr)
-	res, err := e.charge(ctx, r.Source, "", func(tx Tx, _ time.Time) (Order, *Event, error) {
+	res, err := e.charge(ctx, r.Source, "", chargeOpts{}, func(tx Tx, _ time.Time) (Order, *Event, error) {
 		o, err := tx.GetOrder(ctx, r.OrderID)
 		if err != nil {
 			return Order{}, nil, fmt.Errorf("reading order %d: %w", r.OrderID, err)
@@ -77,13 +81,23 @@ func (e *Engine) Charge(ctx context.Context, r ChargeRequest) (out Result, outEr
 	if err != nil {
 		return Result{}, fmt.Errorf("charging order %d: %w", r.OrderID, err)
 	}
+	e.learnResult(ctx, res, false, "")
 	return res, nil
+}
+
+// chargeOpts says how a charge was asked for.
+type chargeOpts struct {
+	// byCode: the subscriber confirmed with a code (the risk rules time it).
+	byCode bool
+	// release: an operator released a held payment: the risk rules and the
+	// frequency rules (a subscriber's pace) are not asked again; the limits are.
+	release bool
 }
 
 // charge is Confirm and Charge: in one transaction, find the order (or the
 // refusal) and reserve; then, outside it, debit and resolve. msisdn is who
 // a refusal goes to ("" = the order's number).
-func (e *Engine) charge(ctx context.Context, src Source, msisdn string, find func(tx Tx, now time.Time) (Order, *Event, error)) (Result, error) {
+func (e *Engine) charge(ctx context.Context, src Source, msisdn string, opt chargeOpts, find func(tx Tx, now time.Time) (Order, *Event, error)) (Result, error) {
 	var (
 		res    Result
 		order  Order
@@ -96,14 +110,27 @@ func (e *Engine) charge(ctx context.Context, src Source, msisdn string, find fun
 		if err != nil {
 			return err
 		}
+		if ev == nil && !opt.release {
+			var done *Result
+			if done, ev, err = e.screenConfirm(ctx, tx, src, o, opt.byCode, now); err != nil {
+				return err
+			}
+			if done != nil { // a fresh code: its prompt is written
+				res = *done
+				return markMO(ctx, tx, src.MO, now)
+			}
+		}
 		if ev == nil {
-			order, charge, ev, err = e.reserve(ctx, tx, src, o, now)
+			order, charge, ev, err = e.reserve(ctx, tx, src, o, !opt.release, now)
 			if err != nil {
 				return err
 			}
 		}
 		if ev != nil {
 			res = resultOf(*ev)
+			if ev.Reason == ReasonRiskHold {
+				res.Outcome = OutcomeHeld
+			}
 			to := msisdn
 			if to == "" {
 				to = o.MSISDN
@@ -170,12 +197,15 @@ func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, now ti
 			if err := tx.UpdateOrder(ctx, target); err != nil {
 				return Order{}, nil, fmt.Errorf("voiding order %d: %w", target.ID, err)
 			}
-			return Order{}, refusal(ReasonTooManyAttempts, &target), nil
+			ev := refusal(ReasonTooManyAttempts, &target)
+			ev.wrongCode = true
+			return Order{}, ev, nil
 		}
 		if err := tx.UpdateOrder(ctx, target); err != nil {
 			return Order{}, nil, fmt.Errorf("counting a wrong code on order %d: %w", target.ID, err)
 		}
 		ev := refusal(ReasonWrongCode, &target)
+		ev.wrongCode = true
 		ev.AttemptsLeft = e.cfg.MaxWrongCodes - target.Attempts
 		if wait := e.guardLocked(g, now); wait > 0 {
 			ev.Reason, ev.RetryAfter = ReasonTooManyAttempts, wait
@@ -277,19 +307,31 @@ func (e *Engine) findByCode(ctx context.Context, tx Tx, r ConfirmRequest, now ti
 // pending charge row written and the order marked charging. It returns
 // the refusal event instead when a rule says no (the order then fails
 // with that reason when it can never pass: the limits).
-func (e *Engine) reserve(ctx context.Context, tx Tx, src Source, o Order, now time.Time) (Order, Charge, *Event, error) {
+func (e *Engine) reserve(ctx context.Context, tx Tx, src Source, o Order, frequency bool, now time.Time) (Order, Charge, *Event, error) {
 	refusal := func(reason Reason, wait time.Duration) *Event {
 		return &Event{Reason: reason, Order: &o, Origin: o.ServiceAddr, RetryAfter: wait}
+	}
+	if !frequency { // a released hold: the limits alone
+		return e.reserveQuota(ctx, tx, o, 0, now)
 	}
 	if reason, wait := e.allow(ctx, Rule{Name: "confirm_per_order", Limit: e.cfg.ConfirmationsPerOrder, Period: e.cfg.CodeValidity},
 		"order:"+strconv.FormatInt(o.ID, 10)); reason != "" {
 		return Order{}, Charge{}, refusal(reason, wait), nil
 	}
+	return e.reserveQuota(ctx, tx, o, e.cfg.frequency(o.Method).MinInterval, now)
+}
+
+// reserveQuota is reserve after the per-order rule: the limits and, when
+// minInterval > 0, the minimum interval (database backstop, then the
+// limiter), then the quota taken and the charge row written.
+func (e *Engine) reserveQuota(ctx context.Context, tx Tx, o Order, minInterval time.Duration, now time.Time) (Order, Charge, *Event, error) {
+	refusal := func(reason Reason, wait time.Duration) *Event {
+		return &Event{Reason: reason, Order: &o, Origin: o.ServiceAddr, RetryAfter: wait}
+	}
 	q, err := e.lockQuota(ctx, tx, o.MSISDN, o.Method, now)
 	if err != nil {
 		return Order{}, Charge{}, nil, err
 	}
-	minInterval := e.cfg.frequency(o.Method).MinInterval
 	if minInterval > 0 && !q.LastChargeAt.IsZero() && now.Sub(q.LastChargeAt) < minInterval {
 		return Order{}, Charge{}, refusal(ReasonTooFrequent, minInterval-now.Sub(q.LastChargeAt)), nil
 	}

@@ -56,6 +56,9 @@ type Options struct {
 	// confirmation (risk.go; package risk). nil: no rules, but the block
 	// and allow lists still apply.
 	Risk Risk
+	// DecisionHook, optional, sees every recorded risk decision inside
+	// its transaction (the operator's alerts; riskflow.go).
+	DecisionHook DecisionHook
 }
 
 // Engine is the billing engine every channel drives, through its typed API
@@ -74,12 +77,13 @@ type Engine struct {
 	codesMu sync.Mutex
 	codes   io.Reader
 
-	cardCharger Charger
-	cardBank    CardBalancer
-	hasher      *wallet.Hasher
-	obs         Observer
-	hook        EventHook
-	risk        Risk
+	cardCharger  Charger
+	cardBank     CardBalancer
+	hasher       *wallet.Hasher
+	obs          Observer
+	hook         EventHook
+	risk         Risk
+	decisionHook DecisionHook
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -97,7 +101,7 @@ func NewEngine(o Options) (*Engine, error) {
 		cfg: o.Config, store: o.Store, charger: o.Charger, limiter: o.Limiter, clock: o.Clock,
 		log: o.Logger, notifier: o.Notifier, lease: o.Lease, codes: o.Codes,
 		cardCharger: o.CardCharger, cardBank: o.CardBank, hasher: o.Hasher, obs: o.Observer, hook: o.EventHook,
-		risk: o.Risk,
+		risk: o.Risk, decisionHook: o.DecisionHook,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

@@ -64,6 +64,9 @@ type Event struct {
 	// FreshCode marks a prompt whose order got a new code because a risk
 	// rule asked for one (the old code no longer confirms).
 	FreshCode bool
+	// wrongCode marks a refusal that counted a wrong code (the risk rules
+	// learn of it once the transaction commits).
+	wrongCode bool
 	// InitialPassword is the wallet password a binding opened with. It is
 	// the one secret an event carries: a Notifier puts it only in an MT
 	// it returns with Secret set, never in a log.

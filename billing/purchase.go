@@ -46,8 +46,18 @@ func (e *Engine) Purchase(ctx context.Context, r PurchaseRequest) (out Result, o
 		rateKey(method, r.MSISDN)); reason != "" {
 		return e.refuse(ctx, r.Source, r.MSISDN, Event{Reason: reason, Merchant: m, RetryAfter: wait})
 	}
+	check := purchaseCheck(r, m, amount, e.clock.Now())
+	verdict, ok := e.assess(ctx, check)
 	var res Result
 	err := e.store.InTx(ctx, func(tx Tx) error {
+		if ev, err := e.screenPurchase(ctx, tx, check, verdict, !ok); err != nil || ev != nil {
+			if err != nil {
+				return err
+			}
+			ev.Merchant = m
+			res = resultOf(*ev)
+			return e.refuseTx(ctx, tx, r.Source, r.MSISDN, *ev)
+		}
 		var err error
 		res, err = e.purchaseTx(ctx, tx, r, m, product, productName, amount)
 		return err

@@ -43,6 +43,8 @@ func (e *Engine) Refund(ctx context.Context, r RefundRequest) (Refund, error) {
 		return Refund{}, fmt.Errorf("refunding order %d: %w", r.OrderID, err)
 	}
 	e.log.Info("refunded", "order", r.OrderID, "charge", charge.ID, "amount", amount.String(), "msisdn", redact.Phone(charge.MSISDN))
+	e.learn(ctx, RiskOutcome{Kind: RiskOutcomeRefunded, MSISDN: charge.MSISDN, Merchant: charge.Merchant, Amount: amount,
+		Method: charge.Method, At: e.clock.Now()})
 	return out, nil
 }
 

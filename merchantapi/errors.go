@@ -87,6 +87,9 @@ var reasonMessages = map[billing.Reason]string{
 	billing.ReasonInsufficientBalance: "the subscriber's balance is insufficient",
 	billing.ReasonAccountSuspended:    "the subscriber's account is suspended",
 	billing.ReasonUnknownSubscriber:   "the phone number is not a subscriber of this operator",
+	billing.ReasonBlocked:             "the operator's risk rules block this subscriber or merchant",
+	billing.ReasonRiskHold:            "the payment is held for the operator's review",
+	billing.ReasonRiskRefused:         "the operator refused the payment after review",
 }
 
 // reasonError is the CAMARA answer to a refusal for reason.

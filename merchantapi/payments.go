@@ -33,6 +33,7 @@ var statuses = []string{StatusProcessing, StatusPendingValidation, StatusDenied,
 //
 //	pending  → pending_validation (prepare) or processing (one-step create)
 //	charging → reserved
+//	held (a risk rule holds it for the operator) → processing
 //	paid, refunded → succeeded (refunds are their own resources)
 //	voided with reason cancelled → cancelled
 //	failed, expired, voided otherwise → denied (denialReason: the reason)
@@ -45,6 +46,8 @@ func StatusOf(p billing.APIPayment) string {
 		return StatusPendingValidation
 	case billing.OrderCharging:
 		return StatusReserved
+	case billing.OrderHeld:
+		return StatusProcessing
 	case billing.OrderPaid, billing.OrderRefunded:
 		return StatusSucceeded
 	case billing.OrderVoided:
@@ -284,11 +287,16 @@ func (s *Server) validatePayment(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "validating the payment", err)
 		return
 	}
-	if res.Outcome == billing.OutcomeRejected {
+	switch res.Outcome {
+	case billing.OutcomeRejected:
 		writeError(w, forValidate(reasonError(res.Reason)))
 		return
+	case billing.OutcomePrompted: // the risk rules had a fresh code sent: this one confirms nothing
+		writeError(w, errorf(http.StatusBadRequest, codeValidationFailed,
+			"payment %d: for the subscriber's safety a new code was sent by SMS; validate with the new code", p.OrderID))
+		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(http.StatusNoContent) // charged, or held for review (processing)
 }
 
 // checkPhone checks an optional phoneNumber of confirm and cancel against

@@ -70,6 +70,10 @@ var defaultTexts = map[string]textDef{
 	string(billing.ReasonChargeFailed):        {"支付失败，本次未扣费，请稍后再试。{hotline}", nil},
 	string(billing.ReasonTooManyPending):      {"您有未确认的订单，请先回复验证码确认或等待其过期后再购买。", nil},
 	string(billing.ReasonCancelled):           {"订单已取消，未扣费。", nil},
+	string(billing.ReasonRiskHold):            {"为保障您的资金安全，您在{merchant}的{amount}元支付需人工审核，暂未扣费，审核结果将短信通知您。{hotline}", nil},
+	string(billing.ReasonRiskRefused):         {"经审核，您在{merchant}的{amount}元支付未通过，未扣费。{hotline}", nil},
+	string(billing.ReasonBlocked):             {"为保障资金安全，该支付暂不能办理，本次未扣费。{hotline}", nil},
+	"fresh_code_notice":                       {"【安全提醒】验证码回复过快，原验证码已作废，请勿将验证码告诉他人或交给其他应用。", nil},
 
 	// Bank cards.
 	"card_prompt": {"您正在向{merchant}购买{product}，金额{amount}元，使用尾号{last4}的银行卡支付。请在{validity}分钟内回复验证码{code}加空格再加6位钱包密码确认支付，不购买请忽略。",
@@ -230,6 +234,9 @@ func (t *Texts) body(ev billing.Event) (string, bool) {
 		name := "prompt"
 		if o != nil && o.Method == billing.MethodCard {
 			name = "card_prompt"
+		}
+		if ev.FreshCode { // a risk rule voided the code that came back too fast
+			return t.Render("fresh_code_notice", false, kv...) + t.Render(name, open, kv...), true
 		}
 		return t.Render(name, open, kv...), true
 	case billing.EventReceipt:

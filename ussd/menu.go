@@ -310,7 +310,7 @@ func (s *Service) onCardPassword(ctx context.Context, t *turn, sess *Session, in
 		return s.end(sess, s.refusal(billing.Event{Reason: billing.ReasonNoPendingOrder}))
 	}
 	src := t.source(s.origin(sess))
-	res, err := s.e.Confirm(ctx, billing.ConfirmRequest{Source: src, MSISDN: sess.MSISDN, OrderID: sess.OrderID, Code: v.Order.Code, Password: in.Text})
+	res, err := s.e.Confirm(ctx, billing.ConfirmRequest{Source: src, MSISDN: sess.MSISDN, OrderID: sess.OrderID, Code: v.Order.Code, Password: in.Text, CodeFromChannel: true})
 	if err != nil {
 		return err
 	}
@@ -338,6 +338,9 @@ func (s *Service) afterConfirm(sess *Session, res billing.Result, retry billing.
 	case billing.OutcomePending:
 		sess.OrderID = 0
 		return s.end(sess, s.t.get("pending"))
+	case billing.OutcomePrompted: // the risk rules sent a fresh code by SMS: the same screen asks for it
+		s.render(sess, s.t.get("fresh_code"))
+		return nil
 	}
 	if res.Reason == retry && res.AttemptsLeft > 0 {
 		s.render(sess, s.refusalOf(sess, res))

@@ -35,6 +35,7 @@ var defaultTexts = map[string]string{
 	"card_password":          "使用尾号{last4}的银行卡支付{amount}元，请输入6位钱包密码：",
 	"paid":                   "支付成功：{merchant}，{amount}元，交易号{txn}。",
 	"pending":                "支付处理中，结果将短信通知，请勿重复支付。",
+	"fresh_code":             "为保障资金安全，原验证码已作废，新验证码已短信发送，请输入新验证码：",
 	"quota":                  "今日剩余额度{day_left}元，本月剩余额度{month_left}元。",
 	"quota_card":             "银行卡今日剩余{day_left}元，本月剩余{month_left}元。",
 	"history":                "最近支付：",
