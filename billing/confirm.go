@@ -225,6 +225,8 @@ func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, now ti
 		return Order{}, refusal(ReasonTooManyAttempts, &o), nil
 	case OrderFailed:
 		return Order{}, refusal(ReasonNoPendingOrder, &o), nil
+	case OrderHeld: // already confirmed, waiting for an operator
+		return Order{}, refusal(ReasonRiskHold, &o), nil
 	}
 	if !o.ExpiresAt.After(now) {
 		if err := e.endOrder(ctx, tx, o, OrderExpired, ReasonExpired, now); err != nil {

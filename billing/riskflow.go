@@ -332,7 +332,16 @@ var ErrNotHeld = errors.New("billing: order is not held for review")
 // a storage error.
 func (e *Engine) ReleaseHeld(ctx context.Context, orderID int64, by string) (out Result, outErr error) {
 	defer e.observe(RequestCharge, &out, &outErr)
-	res, err := e.charge(ctx, Source{Channel: ChannelOperator}, "", chargeOpts{release: true}, func(tx Tx, now time.Time) (Order, *Event, error) {
+	var src Source
+	err := e.store.InTx(ctx, func(tx Tx) error {
+		o, err := e.heldOrder(ctx, tx, orderID)
+		src = heldSource(o)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("releasing order %d: %w", orderID, err)
+	}
+	res, err := e.charge(ctx, src, "", chargeOpts{release: true}, func(tx Tx, now time.Time) (Order, *Event, error) {
 		o, err := e.heldOrder(ctx, tx, orderID)
 		if err != nil {
 			return Order{}, nil, err
@@ -369,13 +378,24 @@ func (e *Engine) RefuseHeld(ctx context.Context, orderID int64, by string) (Resu
 		o.Status, o.Reason = OrderFailed, ReasonRiskRefused
 		ev := Event{Reason: ReasonRiskRefused, Order: &o, Origin: o.ServiceAddr}
 		res = resultOf(ev)
-		return e.refuseTx(ctx, tx, Source{Channel: ChannelOperator}, o.MSISDN, ev)
+		return e.refuseTx(ctx, tx, heldSource(o), o.MSISDN, ev)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("refusing order %d: %w", orderID, err)
 	}
 	e.log.Info("held payment refused", "order", orderID, "by", by)
 	return res, nil
+}
+
+// heldSource is the channel an operator's decision on a held order is
+// told through: the order's own, except that a USSD dialog is over by then
+// and the subscriber is texted instead.
+func heldSource(o Order) Source {
+	ch := o.Channel
+	if ch == "" || ch == ChannelUSSD || ch == ChannelOperator {
+		ch = ChannelSMS
+	}
+	return Source{Channel: ch, Origin: o.ServiceAddr}
 }
 
 // heldOrder locks the order orderID and checks it is held.

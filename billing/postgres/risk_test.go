@@ -14,12 +14,21 @@ import (
 // (storetest.RunRisk) on PostgreSQL.
 func TestRisk(t *testing.T) {
 	t.Parallel()
-	storetest.RunRisk(t, func(t *testing.T) billing.Store {
-		t.Helper()
-		pool := dbtest.Pool(t)
-		if _, err := postgres.Migrate(context.Background(), pool); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		return postgres.NewStore(pool)
-	})
+	storetest.RunRisk(t, openRiskStore)
+}
+
+// TestRiskEngine runs the engine's risk cases (storetest.RunRiskEngine:
+// lists, fresh codes, holds, blocks, fail closed) on PostgreSQL.
+func TestRiskEngine(t *testing.T) {
+	t.Parallel()
+	storetest.RunRiskEngine(t, openRiskStore)
+}
+
+func openRiskStore(t *testing.T) billing.Store {
+	t.Helper()
+	pool := dbtest.Pool(t)
+	if _, err := postgres.Migrate(context.Background(), pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return postgres.NewStore(pool)
 }

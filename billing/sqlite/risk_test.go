@@ -13,3 +13,10 @@ func TestRisk(t *testing.T) {
 	t.Parallel()
 	storetest.RunRisk(t, func(t *testing.T) billing.Store { return openTest(t) })
 }
+
+// TestRiskEngine runs the engine's risk cases (storetest.RunRiskEngine)
+// on SQLite.
+func TestRiskEngine(t *testing.T) {
+	t.Parallel()
+	storetest.RunRiskEngine(t, func(t *testing.T) billing.Store { return openTest(t) })
+}

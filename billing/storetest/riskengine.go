@@ -76,19 +76,19 @@ func (s *ScriptedRisk) set(f func(c billing.RiskCheck) (billing.RiskVerdict, err
 	s.Verdict = f
 }
 
-// riskEnv is env with scripted rules and a decision hook recording what
+// ruleEnv is env with scripted rules and a decision hook recording what
 // it saw.
-type riskEnv struct {
+type ruleEnv struct {
 	*env
 	risk   *ScriptedRisk
 	hookMu sync.Mutex
 	hooked []billing.RiskDecision
 }
 
-func newRiskEnv(t *testing.T, open Open, tweak func(*billing.Config)) *riskEnv {
+func newRuleEnv(t *testing.T, open Open, tweak func(*billing.Config)) *ruleEnv {
 	t.Helper()
 	e := newEnv(t, open, tweak)
-	re := &riskEnv{env: e, risk: &ScriptedRisk{}}
+	re := &ruleEnv{env: e, risk: &ScriptedRisk{}}
 	cfg := e.engine.Config()
 	var err error
 	e.engine, e.sms, err = newSMSEngine(billing.Options{Config: cfg, Store: e.store, Charger: e.charger, Limiter: e.limiter, Clock: e.clock,
@@ -105,7 +105,7 @@ func newRiskEnv(t *testing.T, open Open, tweak func(*billing.Config)) *riskEnv {
 }
 
 // decisions returns every recorded decision, oldest first.
-func (e *riskEnv) decisions() []billing.RiskDecision {
+func (e *ruleEnv) decisions() []billing.RiskDecision {
 	e.t.Helper()
 	ds, err := e.store.RiskDecisions(e.ctx, billing.RiskDecisionQuery{})
 	if err != nil {
@@ -124,7 +124,7 @@ func finding(stage billing.RiskStage, f billing.RiskFinding) func(billing.RiskCh
 	}
 }
 
-func (e *riskEnv) block(list billing.RiskList, subject billing.RiskSubject, value string, until time.Time) {
+func (e *ruleEnv) block(list billing.RiskList, subject billing.RiskSubject, value string, until time.Time) {
 	e.t.Helper()
 	if _, err := e.engine.Block(e.ctx, billing.RiskListEntry{List: list, Subject: subject, Value: value, Until: until, CreatedBy: "operator:test"}); err != nil {
 		e.t.Fatalf("Block(%s %s %s): %v", list, subject, value, err)
@@ -132,7 +132,7 @@ func (e *riskEnv) block(list billing.RiskList, subject billing.RiskSubject, valu
 }
 
 func testRiskListsAtPurchase(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	// A number, a prefix and a merchant on the block list: refused blocked,
 	// no order, one "list" decision each; the subscriber is told.
 	e.block(billing.RiskBlockList, billing.RiskNumber, phoneA, time.Time{})
@@ -177,7 +177,7 @@ func testRiskListsAtPurchase(t *testing.T, open Open) {
 }
 
 func testRiskListsAtConfirm(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	r, code := e.buy(phoneA, open1, "VIP")
 	// Blocked between the prompt and the code: the code charges nothing.
 	e.block(billing.RiskBlockList, billing.RiskNumber, phoneA, time.Time{})
@@ -191,7 +191,7 @@ func testRiskListsAtConfirm(t *testing.T, open Open) {
 }
 
 func testRiskFreshCodeHoldRelease(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	e.risk.set(func(c billing.RiskCheck) (billing.RiskVerdict, error) {
 		if c.Stage != billing.RiskConfirm || !c.ByCode || c.At.Sub(c.PromptedAt) >= 3*time.Second {
 			return billing.RiskVerdict{}, nil
@@ -274,7 +274,7 @@ func testRiskFreshCodeHoldRelease(t *testing.T, open Open) {
 }
 
 func testRiskHoldRefused(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	e.risk.set(finding(billing.RiskConfirm, billing.RiskFinding{Rule: "merchant_burst", Action: billing.RiskHold, Evidence: "60 numbers in 60 s"}))
 	r, code := e.buy(phoneA, open1, "VIP")
 	if res := e.mo(phoneA, open1, code); res.Outcome != billing.OutcomeHeld {
@@ -304,7 +304,7 @@ func testRiskHoldRefused(t *testing.T, open Open) {
 }
 
 func testRiskRuleBlocks(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	e.risk.set(finding(billing.RiskPurchase, billing.RiskFinding{Rule: "wrong_codes", Action: billing.RiskBlock, Evidence: "7 wrong codes this hour", BlockFor: 2 * time.Hour}))
 	wantReason(t, e.mo(phoneA, open1, "VIP"), billing.ReasonBlocked)
 	e.risk.set(nil)
@@ -323,7 +323,7 @@ func testRiskRuleBlocks(t *testing.T, open Open) {
 }
 
 func testRiskFlag(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	e.risk.set(func(c billing.RiskCheck) (billing.RiskVerdict, error) {
 		return billing.RiskVerdict{Findings: []billing.RiskFinding{{Rule: "unusual_hours", Action: billing.RiskAllow, Evidence: "03:10 local"},
 			{Rule: "prefix_velocity", Action: billing.RiskHold, Evidence: "only at confirm"}}}, nil
@@ -347,7 +347,7 @@ func testRiskFlag(t *testing.T, open Open) {
 }
 
 func testRiskFailsClosed(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	down := errors.New("redis: connection refused")
 	e.risk.set(func(c billing.RiskCheck) (billing.RiskVerdict, error) { return billing.RiskVerdict{}, down })
 	wantReason(t, e.mo(phoneA, open1, "VIP"), billing.ReasonServiceBusy)
@@ -365,7 +365,7 @@ func testRiskFailsClosed(t *testing.T, open Open) {
 }
 
 func testRiskLearns(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	r, code := e.buy(phoneA, open1, "VIP")
 	wrong := "000000"
 	if wrong == code {
@@ -401,7 +401,7 @@ func testRiskLearns(t *testing.T, open Open) {
 }
 
 func testRiskReleaseKeepsLimits(t *testing.T, open Open) {
-	e := newRiskEnv(t, open, nil)
+	e := newRuleEnv(t, open, nil)
 	e.risk.set(finding(billing.RiskConfirm, billing.RiskFinding{Rule: "prepaid_drain", Action: billing.RiskHold, Evidence: "test"}))
 	r, code := e.buy(phoneA, open1, "30")
 	if res := e.mo(phoneA, open1, code); res.Outcome != billing.OutcomeHeld {
