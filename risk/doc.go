@@ -37,6 +37,9 @@
 //
 // Renewals (channel subscription) are not judged by the merchant rules
 // (burst, spend, unusual hours): they come in nightly batches by design.
+// For the same reason merchant_spend counts the amounts Assess sees at the
+// confirm stage (an outcome does not say its channel), held ones included;
+// the failure and refund rates and prepaid_drain count Learn's outcomes.
 //
 // # Counting
 //
