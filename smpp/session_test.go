@@ -261,20 +261,26 @@ func TestWindowNeverExceeded(t *testing.T) {
 	sim.SetRespDelay(time.Millisecond)
 	bc := bindCfg(sim.Addr())
 	bc.Window = 10
+	// The window is tested, not the timeouts: a thousand submits under -race
+	// on a loaded machine can take far longer than the usual bounds.
+	bc.RespTimeout = time.Minute
 	c := newClient(t, newConsumer(), nil, bc)
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	var wg sync.WaitGroup
 	var failed atomic.Int32
+	var firstErr atomic.Value
 	for i := range 1000 {
 		wg.Go(func() {
 			if _, err := c.Submit(ctx, smpp.MT{From: "1065", To: fmt.Sprintf("1380000%04d", i), Text: "hi"}); err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
 			}
 		})
 	}
 	wg.Wait()
 	if failed.Load() != 0 {
-		t.Fatalf("%d submits failed", failed.Load())
+		t.Fatalf("%d submits failed, the first with %v", failed.Load(), firstErr.Load())
 	}
 	if n := len(sim.MTs()); n != 1000 {
 		t.Fatalf("%d MTs", n)
