@@ -279,6 +279,11 @@ func (s *Set) openLimiter(o Options) error {
 		_, s.LimiterDescription = Describe(o)
 		return nil
 	}
+	// redis.timeout bounds a Redis across a network; the in-process one
+	// cannot be unreachable, only starved of CPU, and gets at least
+	// DefaultEmbeddedTimeout (a loaded machine made the first payment of the
+	// demo fail closed within the network default of 200ms).
+	lo.Timeout = max(lo.Timeout, billingredis.DefaultEmbeddedTimeout)
 	l, err := billingredis.NewEmbedded(o.Clock, lo)
 	if err != nil {
 		return fmt.Errorf("starting the in-process Redis: %w", err)

@@ -53,10 +53,12 @@ type Embedded struct {
 var _ billing.Limiter = (*Embedded)(nil)
 
 // DefaultEmbeddedTimeout bounds one embedded Allow when Options.Timeout is
-// zero. It is longer than DefaultTimeout because the server is in-process (it
-// cannot hang on the network, only starve for CPU) and miniredis is about ten
-// times slower than Redis per script (it builds a Lua state per EVAL).
-const DefaultEmbeddedTimeout = time.Second
+// zero. It is much longer than DefaultTimeout because the server is
+// in-process (it cannot hang on the network, only starve for CPU: failing
+// closed sooner protects nothing) and miniredis is about ten times slower
+// than Redis per script (it builds a Lua state per EVAL); 1s was missed by
+// the first payment on a loaded machine under -race.
+const DefaultEmbeddedTimeout = 5 * time.Second
 
 // NewEmbedded starts an in-process miniredis on a free 127.0.0.1 port and
 // returns a Limiter on it whose Redis TIME follows clk (nil means the wall
