@@ -10,7 +10,7 @@ help: ## list the targets
 demo: ## run the gateway's main job on this machine: carrierbill demo
 	$(GO) run ./cmd/carrierbill demo
 
-test: ## run every test with the race detector (Postgres/Redis tests skip locally when absent, fail under CI=true); billing/sqlite is the slowest package (~9 min under -race on 2 loaded cores), hence 12m
+test: ## run every test with the race detector (Postgres/Redis tests skip locally when absent, fail under CI=true); -timeout 12m per package is a backstop for a loaded machine (slowest: cmd/carrierbill ~4.5 min; billing/sqlite ~3 min since its tests copy a migrated template)
 	$(GO) vet $(PKGS)
 	@$(GO) run ./internal/dbtest/probe
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
