@@ -659,8 +659,8 @@ func (e *Engine) renewOne(ctx context.Context, s Subscription, rep *RenewalRepor
 	case OrderPaid, OrderRefunded:
 		rep.Renewed++ // paid by an earlier pass: subscriptionPaid moved it on
 		return nil
-	case OrderCharging:
-		rep.Pending++ // the recovery sweep resolves it
+	case OrderCharging, OrderHeld:
+		rep.Pending++ // the recovery sweep resolves it, or an operator a risk hold
 		return nil
 	case OrderFailed, OrderExpired, OrderVoided:
 		if !TransientRenewal(o.Reason) {
@@ -684,7 +684,7 @@ func (e *Engine) renewOne(ctx context.Context, s Subscription, rep *RenewalRepor
 		rep.Renewed++
 		e.log.Info("renewed", "subscription", s.ID, "msisdn", redact.Phone(s.MSISDN), "period", s.NextRenewal)
 		return nil
-	case OutcomePending:
+	case OutcomePending, OutcomeHeld: // recovery, or an operator's review, decides
 		rep.Pending++
 		return nil
 	}
