@@ -480,8 +480,9 @@ func checkListEntry(en RiskListEntry) error {
 			return err
 		}
 	case RiskPrefix:
-		if en.Value == "" || len(en.Value) > 15 || strings.Trim(en.Value, "0123456789") != "" {
-			return badRequest("prefix: want 1 to 15 digits")
+		digits := strings.TrimPrefix(en.Value, "+") // numbers are stored canonical, "+86…"
+		if digits == "" || len(digits) > 15 || strings.Trim(digits, "0123456789") != "" {
+			return badRequest("prefix: want 1 to 15 digits, with or without a leading +")
 		}
 	case RiskMerchant:
 		if strings.TrimSpace(en.Value) == "" {
