@@ -426,3 +426,37 @@ func TestFindingsOfSeveralRules(t *testing.T) {
 		t.Fatalf("findings %s, action %s", got, v.Action())
 	}
 }
+
+// TestKeysHideNumbersAndExpire: after a little of every kind of traffic,
+// every key is under the prefix, names no number or prefix in clear, and
+// expires (a TTL, however long: cleanup only).
+func TestKeysHideNumbersAndExpire(t *testing.T) {
+	t.Parallel()
+	raw, _ := dbtest.Redis(t)
+	e := newEnv(t, backends[0], DefaultRules(), balances{num1: 100000})
+	e.purchase(num1, "8001", 2000)
+	e.confirm(num1, "8001", 2000)
+	for _, k := range []billing.RiskOutcomeKind{billing.RiskOutcomeWrongCode, billing.RiskOutcomeCharged, billing.RiskOutcomeFailed, billing.RiskOutcomeRefunded} {
+		e.learn(k, num1, "8001", 2000)
+	}
+	ctx := context.Background()
+	var keys []string
+	iter := raw.Scan(ctx, 0, e.r.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 10 {
+		t.Fatalf("only %d keys: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "13800000001") || strings.Contains(k, "861380000") || strings.Contains(k, "1380000") {
+			t.Errorf("key %q holds a number or prefix in clear", k)
+		}
+		if ttl := raw.TTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("key %q has no TTL (%s)", k, ttl)
+		}
+	}
+}
