@@ -28,7 +28,10 @@ type ServerOptions struct {
 	Token    string
 	Operator *Operator
 	Reports  *ReportService // nil: no reports
-	Logger   *slog.Logger
+	// Risk is the risk admin API (package riskadmin), served at
+	// /admin/risk/ with its own check of the same token; nil: none.
+	Risk   http.Handler
+	Logger *slog.Logger
 }
 
 // NewServer returns the operations endpoint's handler:
@@ -37,6 +40,7 @@ type ServerOptions struct {
 //	GET  /healthz, /readyz            health (no token)
 //	GET  /console/                    the operator console (static; its data comes from /admin with the token)
 //	     /admin/...                   the operator API (Authorization: Bearer $CARRIERBILL_ADMIN_TOKEN)
+//	     /admin/risk/...              the risk admin API (ServerOptions.Risk), same token
 func NewServer(o ServerOptions) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -78,6 +82,9 @@ func NewServer(o ServerOptions) http.Handler {
 	api.HandleFunc("POST /admin/reports", s.makeReport)
 	api.HandleFunc("GET /admin/reports/{file}", s.reportFile)
 	mux.Handle("/admin/", s.auth(api))
+	if o.Risk != nil {
+		mux.Handle("/admin/risk/", o.Risk)
+	}
 	return mux
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/carrierbill/carrierbill/billing"
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/settlement"
 )
@@ -43,6 +44,11 @@ type Nightly struct {
 	// Grace is how long after midnight a day counts as closed (default 30
 	// minutes, as settlement's).
 	Grace time.Duration
+	// Risk, when set, is what the daily risk reports read (JobRiskDaily:
+	// risk-<day>.csv and .html in Dir), caught up like the daily reports
+	// on RiskSchedule (default: the reports' schedule).
+	Risk         billing.RiskStore
+	RiskSchedule string
 
 	holder string
 	cron   *cron.Cron
@@ -61,6 +67,28 @@ func (n *Nightly) log() *slog.Logger {
 // Run writes the report of p once across processes: false when it is done
 // already or another process holds it.
 func (n *Nightly) Run(ctx context.Context, job string, p Period) (bool, error) {
+	return n.run(ctx, job, p, func() error {
+		r, err := n.Maker.Make(ctx, p)
+		if err == nil {
+			_, _, err = Write(n.Dir, r)
+		}
+		return err
+	})
+}
+
+// RunRisk writes the risk report of day p once across processes, as Run.
+func (n *Nightly) RunRisk(ctx context.Context, p Period) (bool, error) {
+	return n.run(ctx, JobRiskDaily, p, func() error {
+		r, err := MakeRisk(ctx, n.Risk, p, n.Clock.Now())
+		if err == nil {
+			_, _, err = WriteRisk(n.Dir, r)
+		}
+		return err
+	})
+}
+
+// run makes and writes (write) the report job of p under its lease.
+func (n *Nightly) run(ctx context.Context, job string, p Period, write func() error) (bool, error) {
 	if n.holder == "" {
 		host, _ := os.Hostname()
 		n.holder = host + "-" + strconv.Itoa(os.Getpid()) + "-reports"
@@ -73,10 +101,7 @@ func (n *Nightly) Run(ctx context.Context, job string, p Period) (bool, error) {
 		return false, fmt.Errorf("claiming %s %s: %w", job, p.Label, err)
 	}
 	start := time.Now() // a duration for operations, not a business time
-	r, err := n.Maker.Make(ctx, p)
-	if err == nil {
-		_, _, err = Write(n.Dir, r)
-	}
+	err := write()
 	if n.Observe != nil {
 		n.Observe(job, time.Since(start), err)
 	}
@@ -86,20 +111,43 @@ func (n *Nightly) Run(ctx context.Context, job string, p Period) (bool, error) {
 	if err := n.Leases.Finish(ctx, job, p.Label, n.holder, n.Clock.Now()); err != nil {
 		return true, fmt.Errorf("finishing %s %s: %w", job, p.Label, err)
 	}
-	n.log().Info("operator report written", "period", p.Label, "dir", n.Dir)
+	n.log().Info("operator report written", "job", job, "period", p.Label, "dir", n.Dir)
 	return true, nil
 }
 
-// CatchUp writes every missing report of the last CatchUpDays closed days
-// and of the last closed month, oldest first.
-func (n *Nightly) CatchUp(ctx context.Context) error {
+// today is the first day not closed yet, in the reports' zone.
+func (n *Nightly) today() time.Time {
 	loc := n.Maker.Location
 	grace := n.Grace
 	if grace <= 0 {
 		grace = 30 * time.Minute
 	}
 	closed := n.Clock.Now().Add(-grace).In(loc)
-	today := time.Date(closed.Year(), closed.Month(), closed.Day(), 0, 0, 0, 0, loc)
+	return time.Date(closed.Year(), closed.Month(), closed.Day(), 0, 0, 0, 0, loc)
+}
+
+// CatchUpRisk writes every missing risk report of the last CatchUpDays
+// closed days, oldest first.
+func (n *Nightly) CatchUpRisk(ctx context.Context) error {
+	if n.Risk == nil {
+		return nil
+	}
+	today := n.today()
+	var errs []error
+	for d := CatchUpDays; d >= 1; d-- {
+		p, _ := ParsePeriod(today.AddDate(0, 0, -d).Format("2006-01-02"), n.Maker.Location)
+		if _, err := n.RunRisk(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CatchUp writes every missing report of the last CatchUpDays closed days
+// and of the last closed month, oldest first.
+func (n *Nightly) CatchUp(ctx context.Context) error {
+	loc := n.Maker.Location
+	today := n.today()
 	var errs []error
 	for d := CatchUpDays; d >= 1; d-- {
 		day := today.AddDate(0, 0, -d)
@@ -124,10 +172,20 @@ func (n *Nightly) Start(schedule string) error {
 	if _, err := n.cron.AddFunc(schedule, n.fire); err != nil {
 		return fmt.Errorf("report schedule %q: %w", schedule, err)
 	}
+	if n.Risk != nil {
+		rs := n.RiskSchedule
+		if rs == "" {
+			rs = schedule
+		}
+		if _, err := n.cron.AddFunc(rs, n.fireRisk); err != nil {
+			return fmt.Errorf("risk report schedule %q: %w", rs, err)
+		}
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.fire()
+		n.fireRisk()
 	}()
 	n.cron.Start()
 	return nil
@@ -136,6 +194,12 @@ func (n *Nightly) Start(schedule string) error {
 func (n *Nightly) fire() {
 	if err := n.CatchUp(n.ctx); err != nil && n.ctx.Err() == nil {
 		n.log().Error("operator reports failed", "err", err)
+	}
+}
+
+func (n *Nightly) fireRisk() {
+	if err := n.CatchUpRisk(n.ctx); err != nil && n.ctx.Err() == nil {
+		n.log().Error("risk reports failed", "err", err)
 	}
 }
 

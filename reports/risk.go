@@ -39,11 +39,11 @@ type KeyCount struct {
 	Count int64
 }
 
-// HoldCounts are the day's holds by where they stand now.
-type HoldCounts struct{ Waiting, Released, Refused int64 }
+// HoldCounts are the payments held in the day by where they stand now.
+type HoldCounts struct{ Waiting, Released, Refused, Expired int64 }
 
 // Total is every hold of the day.
-func (h HoldCounts) Total() int64 { return h.Waiting + h.Released + h.Refused }
+func (h HoldCounts) Total() int64 { return h.Waiting + h.Released + h.Refused + h.Expired }
 
 // RiskReport is one day's risk report.
 type RiskReport struct {
@@ -82,6 +82,7 @@ func MakeRisk(ctx context.Context, store billing.RiskStore, p Period, now time.T
 	n := len(p.Buckets())
 	byRA := map[RuleAction]int64{}
 	numbers, merchants := map[string]int64{}, map[string]int64{}
+	holds := map[int64]string{} // held order → its resolution
 	for _, d := range ds {
 		r.Decisions++
 		byRA[RuleAction{Rule: d.Rule, Action: d.Action}]++
@@ -99,14 +100,19 @@ func MakeRisk(ctx context.Context, store billing.RiskStore, p Period, now time.T
 		}
 		h[bucketOf(p, d.At)]++
 		if d.Action == billing.RiskHold {
-			switch d.Resolution {
-			case "released":
-				r.Holds.Released++
-			case "refused":
-				r.Holds.Refused++
-			default:
-				r.Holds.Waiting++
-			}
+			holds[d.OrderID] = d.Resolution // oldest first: an order's newest hold wins
+		}
+	}
+	for _, res := range holds {
+		switch res {
+		case "released":
+			r.Holds.Released++
+		case "refused":
+			r.Holds.Refused++
+		case "expired":
+			r.Holds.Expired++
+		default:
+			r.Holds.Waiting++
 		}
 	}
 	for ra, c := range byRA {
@@ -187,6 +193,7 @@ func WriteRiskCSV(w io.Writer, r *RiskReport) error {
 	row("holds", "waiting", n(r.Holds.Waiting))
 	row("holds", "released", n(r.Holds.Released))
 	row("holds", "refused", n(r.Holds.Refused))
+	row("holds", "expired", n(r.Holds.Expired))
 	row("blocks", "added", n(r.BlocksAdded))
 	for _, e := range r.Blocks {
 		row("block", string(e.Subject), blockValue(e), e.CreatedBy, until(e, loc))
@@ -296,7 +303,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.
 <p class="muted">Period {{.R.Period.From.Format "2006-01-02 15:04"}} to {{.R.Period.To.Format "2006-01-02 15:04 MST"}}; generated {{.Generated}}. Numbers are masked: look one up in the console.</p>
 <div class="cards">
 <div class="card">Decisions<b id="decisions">{{.R.Decisions}}</b>by the risk rules and the lists</div>
-<div class="card">Holds<b id="holds">{{.R.Holds.Total}}</b>{{.R.Holds.Waiting}} waiting, {{.R.Holds.Released}} released, {{.R.Holds.Refused}} refused</div>
+<div class="card">Holds<b id="holds">{{.R.Holds.Total}}</b>{{.R.Holds.Waiting}} waiting, {{.R.Holds.Released}} released, {{.R.Holds.Refused}} refused, {{.R.Holds.Expired}} expired</div>
 <div class="card">Blocks added<b id="blocks">{{.R.BlocksAdded}}</b>numbers, prefixes and merchants</div>
 </div>
 <h2>Decisions per hour by rule</h2>
@@ -309,7 +316,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777}.
 <table id="holds-table"><tr><th>Held in the day</th><th class="n">Payments</th></tr>
 <tr><td>waiting</td><td class="n">{{.R.Holds.Waiting}}</td></tr>
 <tr><td>released</td><td class="n">{{.R.Holds.Released}}</td></tr>
-<tr><td>refused</td><td class="n">{{.R.Holds.Refused}}</td></tr></table>
+<tr><td>refused</td><td class="n">{{.R.Holds.Refused}}</td></tr>
+<tr><td>expired</td><td class="n">{{.R.Holds.Expired}}</td></tr></table>
 <h2>Blocks added</h2>
 <table id="blocks-table"><tr><th>Subject</th><th>Value</th><th>By</th><th>Until</th><th>Note</th></tr>
 {{range .Blocks}}<tr><td>{{.Subject}}</td><td>{{.Value}}</td><td>{{.By}}</td><td>{{.Until}}</td><td>{{.Note}}</td></tr>

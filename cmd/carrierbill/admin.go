@@ -12,21 +12,19 @@ import (
 
 	"github.com/carrierbill/carrierbill/cardadmin"
 	"github.com/carrierbill/carrierbill/internal/httpserver"
+	"github.com/carrierbill/carrierbill/riskadmin"
 )
 
-// envAdminToken is the bearer token of the card admin HTTP endpoint; the
-// endpoint is not served without it.
+// envAdminToken is the bearer token of the admin HTTP endpoint (cards and
+// risk) and of the operator API; neither is served without it.
 const envAdminToken = "CARRIERBILL_ADMIN_TOKEN"
 
-// startCardAdmin serves the card admin API (package cardadmin) on listen
-// when card payments are on and the admin token is set; otherwise it says
-// why not.
+// startCardAdmin serves the admin API on listen when the admin token is
+// set: the card admin API (package cardadmin) when card payments are on,
+// and the risk admin API (package riskadmin, /admin/risk/); otherwise it
+// says why not.
 func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, o GatewayOptions) error {
 	if listen == "" {
-		return nil
-	}
-	if cw.cards == nil {
-		log.Warn("admin.listen is set but bank-card payments are off: the card admin endpoint is not served")
 		return nil
 	}
 	token := o.AdminToken
@@ -34,33 +32,44 @@ func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, 
 		token = os.Getenv(envAdminToken)
 	}
 	if token == "" {
-		log.Warn("admin.listen is set but " + envAdminToken + " is not: the card admin endpoint is not served")
+		log.Warn("admin.listen is set but " + envAdminToken + " is not: the admin endpoint is not served")
 		return nil
 	}
-	plan := g.Config.Numbering.Plan()
-	api, err := cardadmin.New(cardadmin.Options{
-		Cards: cw.cards,
-		Owners: cardadmin.OwnersFunc(func(ctx context.Context, msisdn, name, idNumber string) error {
-			return cw.owners.SetOwner(ctx, cw.secrets, msisdn, name, idNumber)
-		}),
-		Token:  token,
-		Logger: log.With("component", "card-admin"),
-		// One subscriber, one number: the canonical E.164 form.
-		Normalize: func(raw string) (string, error) { return plan.Normalize(raw, 0, 0) },
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", envAdminToken, err)
+	mux := http.NewServeMux()
+	if cw.cards == nil {
+		log.Warn("admin.listen is set but bank-card payments are off: the card admin endpoint is not served")
+	} else {
+		plan := g.Config.Numbering.Plan()
+		api, err := cardadmin.New(cardadmin.Options{
+			Cards: cw.cards,
+			Owners: cardadmin.OwnersFunc(func(ctx context.Context, msisdn, name, idNumber string) error {
+				return cw.owners.SetOwner(ctx, cw.secrets, msisdn, name, idNumber)
+			}),
+			Token:  token,
+			Logger: log.With("component", "card-admin"),
+			// One subscriber, one number: the canonical E.164 form.
+			Normalize: func(raw string) (string, error) { return plan.Normalize(raw, 0, 0) },
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", envAdminToken, err)
+		}
+		mux.Handle("/", api)
 	}
+	risk, err := riskAdmin(g, token)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/admin/risk/", risk)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
-	srv := httpserver.New(api, o.HTTPTimeouts)
+	srv := httpserver.New(mux, o.HTTPTimeouts)
 	g.AdminAddr = ln.Addr().String()
 	g.servers = append(g.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("card admin endpoint stopped", "err", err)
+			log.Error("admin endpoint stopped", "err", err)
 		}
 	}()
 	g.closers = append(g.closers, func() error {
@@ -68,6 +77,18 @@ func startCardAdmin(g *Gateway, listen string, cw cardWiring, log *slog.Logger, 
 		defer cancel()
 		return srv.Shutdown(ctx)
 	})
-	log.Info("card admin endpoint", "addr", g.AdminAddr)
+	log.Info("admin endpoint", "addr", g.AdminAddr, "cards", cw.cards != nil, "risk", true)
 	return nil
+}
+
+// riskAdmin is the risk admin API (package riskadmin) on g's engine and
+// store, behind token; the admin endpoint and the operations endpoint
+// both serve it at /admin/risk/.
+func riskAdmin(g *Gateway, token string) (*riskadmin.API, error) {
+	api, err := riskadmin.New(riskadmin.Options{Operator: riskOperator(g.Config, g.Store, g.Engine, g.Clock), Token: token,
+		Logger: g.Log.With("component", "risk-admin"), Location: g.Config.Location()})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envAdminToken, err)
+	}
+	return api, nil
 }

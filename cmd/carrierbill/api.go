@@ -36,6 +36,12 @@ func apiNotifier(c *config.Config, g *Gateway) *merchantapi.Notifier {
 	return merchantapi.NewNotifier(c.API.PublicURL, g.Clock)
 }
 
+// riskAlerts is the engine's decision hook: the operator's risk alerts to
+// risk.alert_webhook through the notification outbox (none without it).
+func riskAlerts(c *config.Config, g *Gateway) *merchantapi.RiskAlerts {
+	return merchantapi.NewRiskAlerts(c.API.PublicURL, c.Risk.AlertWebhook, g.Clock)
+}
+
 // startMerchantAPI starts the notification dispatcher (whenever the
 // notification key is set) and, with api.listen, the merchant API.
 func startMerchantAPI(g *Gateway, c *config.Config, log *slog.Logger, o GatewayOptions) error {
@@ -43,14 +49,20 @@ func startMerchantAPI(g *Gateway, c *config.Config, log *slog.Logger, o GatewayO
 	if len(key) > 0 && len(key) < 16 {
 		return fmt.Errorf("%s has %d bytes, want at least 16", envNotifyKey, len(key))
 	}
-	if len(key) > 0 {
+	// The dispatcher delivers the merchants' notifications and the
+	// operator's risk alerts (risk.alert_webhook, signed with
+	// risk.alert_secret).
+	if len(key) > 0 || c.Risk.AlertWebhook != "" {
 		client := o.NotifyClient
 		if client == nil {
 			client = &http.Client{Timeout: c.API.NotifyTimeout.D(),
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		}
 		g.Notifications = &merchantapi.Dispatcher{Store: g.Store, Clock: g.Clock, Client: client, Logger: log.With("component", "notifications"),
-			Secret: func(m string) []byte { return merchantapi.MerchantSecret(key, m) }}
+			OperatorSecret: []byte(c.Risk.AlertSecret)}
+		if len(key) > 0 {
+			g.Notifications.Secret = func(m string) []byte { return merchantapi.MerchantSecret(key, m) }
+		}
 	}
 	if c.API.Listen == "" {
 		return nil

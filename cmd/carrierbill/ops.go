@@ -79,8 +79,16 @@ func startOps(g *Gateway, o GatewayOptions) error {
 		g.Log.Warn("ops.listen is set but " + envAdminToken + " is not: /metrics and the health checks are served, the operator API and the console answer 503")
 	}
 	health := &ops.Health{Checks: gatewayChecks(g)}
-	h := ops.NewServer(ops.ServerOptions{Metrics: g.Metrics, Health: health, Token: token, Operator: g.Operator,
-		Reports: g.reportService(), Logger: g.Log.With("component", "ops")})
+	so := ops.ServerOptions{Metrics: g.Metrics, Health: health, Token: token, Operator: g.Operator,
+		Reports: g.reportService(), Logger: g.Log.With("component", "ops")}
+	if token != "" { // the console's risk view reads and acts through it
+		risk, err := riskAdmin(g, token)
+		if err != nil {
+			return err
+		}
+		so.Risk = risk
+	}
+	h := ops.NewServer(so)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("ops.listen: %w", err)

@@ -43,7 +43,8 @@ func reportMaker(c *config.Config, s *stores.Set, clk clock.Clock) *reports.Make
 // startReports builds the nightly reports of serve (Run starts them).
 func startReports(g *Gateway) error {
 	g.reports = &reports.Nightly{Maker: reportMaker(g.Config, g.stores, g.Clock), Leases: g.stores.Settlement,
-		Dir: g.Config.ReportsDir(), Clock: g.Clock, Log: g.Log.With("component", "reports"), Observe: g.Metrics.JobRun}
+		Dir: g.Config.ReportsDir(), Clock: g.Clock, Log: g.Log.With("component", "reports"), Observe: g.Metrics.JobRun,
+		Risk: g.Store, RiskSchedule: g.Config.Risk.ReportSchedule} // the daily risk report (risk.go)
 	return nil
 }
 

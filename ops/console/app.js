@@ -23,7 +23,7 @@ async function api(method, path, body) {
   if (r.status === 401) { signOut("The token was refused."); throw new Error("unauthorized"); }
   const ct = r.headers.get("Content-Type") || "";
   const data = ct.includes("json") ? await r.json() : await r.text();
-  if (!r.ok) throw new Error((data && data.error) || r.statusText);
+  if (!r.ok) throw new Error((data && (data.message || data.error)) || r.statusText);
   return data;
 }
 
@@ -56,6 +56,7 @@ function show(tab) {
   document.querySelectorAll(".tab").forEach((s) => (s.hidden = s.id !== tab));
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === tab));
   if (tab === "reports") loadReports();
+  if (tab === "risk") loadRisk();
 }
 window.addEventListener("hashchange", () => token() && show(location.hash.slice(1) || "status"));
 
@@ -191,6 +192,93 @@ $("#refund-form").addEventListener("submit", async (ev) => {
     out.className = "error";
     out.textContent = e.message;
   }
+});
+
+// Risk: held payments (release, refuse), the day's decisions by rule, the
+// active blocks (add, unblock), through the risk admin API (/admin/risk/).
+const actions = ["allow", "fresh_code", "hold", "block"];
+async function loadRisk() {
+  $("#risk-error").textContent = "";
+  try {
+    const [h, d, l] = await Promise.all([api("GET", "/admin/risk/holds"), api("GET", "/admin/risk/decisions?since=24h&limit=5000"),
+      api("GET", "/admin/risk/lists?list=block")]);
+    $("#risk-time").textContent = "at " + new Date().toLocaleTimeString();
+    const holds = $("#holds tbody");
+    holds.replaceChildren();
+    for (const x of h.holds) {
+      const release = el("button", { type: "button", textContent: "Release", className: "release" });
+      const refuse = el("button", { type: "button", textContent: "Refuse", className: "secondary refuse" });
+      release.addEventListener("click", () => resolveHold(x.order, "release"));
+      refuse.addEventListener("click", () => resolveHold(x.order, "refuse"));
+      holds.append(el("tr", { id: "hold-" + x.order },
+        el("td", { textContent: x.order }), el("td", { textContent: x.number }), el("td", { textContent: x.merchant }),
+        el("td", { textContent: x.product }), el("td", { className: "n", textContent: x.amount }), el("td", { textContent: x.held }),
+        el("td", { textContent: x.rule }), el("td", { textContent: x.evidence }), el("td", {}, release, " ", refuse)));
+    }
+    if (h.holds.length === 0) holds.append(el("tr", {}, el("td", { colSpan: 9, className: "muted", textContent: "No payment is waiting." })));
+    const byRule = {};
+    for (const x of d.decisions) {
+      const r = (byRule[x.rule] = byRule[x.rule] || { latest: "" });
+      r[x.action] = (r[x.action] || 0) + 1;
+      if (x.at > r.latest) r.latest = x.at;
+    }
+    const rules = $("#risk-rules tbody");
+    rules.replaceChildren();
+    for (const name of Object.keys(byRule).sort()) {
+      const r = byRule[name];
+      rules.append(el("tr", {}, el("td", { textContent: name }),
+        ...actions.map((a) => el("td", { className: "n", textContent: r[a] || 0 })), el("td", { textContent: r.latest })));
+    }
+    if (rules.children.length === 0) rules.append(el("tr", {}, el("td", { colSpan: 6, className: "muted", textContent: "No decisions." })));
+    const blocks = $("#blocks tbody");
+    blocks.replaceChildren();
+    for (const e of l.entries) {
+      const un = el("button", { type: "button", textContent: "Unblock", className: "secondary unblock" });
+      un.addEventListener("click", async () => {
+        try {
+          await api("POST", "/admin/risk/unblock", { id: e.id });
+        } catch (err) {
+          $("#risk-error").textContent = err.message;
+        }
+        loadRisk();
+      });
+      blocks.append(el("tr", { id: "block-" + e.id }, el("td", { textContent: e.id }), el("td", { textContent: e.subject }),
+        el("td", { textContent: e.value }), el("td", { textContent: e.until || "removed" }), el("td", { textContent: e.created_by }),
+        el("td", { textContent: e.created_at }), el("td", { textContent: e.note || "" }), el("td", {}, un)));
+    }
+    if (l.entries.length === 0) blocks.append(el("tr", {}, el("td", { colSpan: 8, className: "muted", textContent: "Nothing is blocked." })));
+  } catch (e) {
+    $("#risk-error").textContent = e.message;
+  }
+}
+async function resolveHold(order, how) {
+  const out = $("#hold-result");
+  try {
+    const r = await api("POST", "/admin/risk/holds/" + how, { order, by: "console" });
+    out.className = "ok";
+    out.textContent = "Order " + r.order + ": " + r.outcome + (r.reason ? " (" + r.reason + ")" : "") + (r.status ? ", order " + r.status : "");
+  } catch (e) {
+    out.className = "error";
+    out.textContent = e.message;
+  }
+  loadRisk();
+}
+$("#block-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("#risk-error").textContent = "";
+  const body = { [$("#block-subject").value]: $("#block-value").value.trim(), by: "console" };
+  const f = $("#block-for").value.trim();
+  const note = $("#block-note").value.trim();
+  if (f) body.for = f;
+  if (note) body.note = note;
+  try {
+    await api("POST", "/admin/risk/block", body);
+    $("#block-value").value = "";
+    $("#block-note").value = "";
+  } catch (e) {
+    $("#risk-error").textContent = e.message;
+  }
+  loadRisk();
 });
 
 // Reports.
