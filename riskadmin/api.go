@@ -132,6 +132,7 @@ var statusTable = []struct {
 	{billing.ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{billing.ErrRiskListEntryExists, http.StatusConflict, "already_listed"},
 	{billing.ErrNotFound, http.StatusNotFound, "not_found"},
+	{billing.ErrNotHeld, http.StatusConflict, "not_held"},
 }
 
 // request is the body of every POST; each operation says which fields it

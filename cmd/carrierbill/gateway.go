@@ -276,8 +276,9 @@ func OpenGateway(ctx context.Context, c *config.Config, log *slog.Logger, o Gate
 	g.Engine, g.SMS, err = sms.NewEngine(billing.Options{
 		Config: BillingConfig(c), Store: g.Store, Charger: charger, Limiter: limiter, Clock: g.Clock, Logger: log,
 		CardCharger: observeCardCharger(cw.charger, g.Metrics), CardBank: cw.bank, Hasher: cw.hasher, Observer: ops.Observers{g.Metrics, g.Refusals},
-		EventHook: apiNotifier(c, g).Hook, // merchant API rows and notifications (api.go)
-		Risk:      rules,
+		EventHook:    apiNotifier(c, g).Hook, // merchant API rows and notifications (api.go)
+		DecisionHook: riskAlerts(c, g).Hook,  // the operator's risk alerts (api.go)
+		Risk:         rules,
 	}, TextConfig(c), sms.Options{Sealer: cw.sealer, Logger: log.With("component", "sms"), Intake: intake,
 		Divert: func(ctx context.Context, mo billing.InboundMO) (billing.Result, bool, error) { // USSD answers (ussd.go)
 			if g.USSD == nil {

@@ -129,10 +129,8 @@ func riskOperator(c *config.Config, store billing.RiskStore, engine *billing.Eng
 		known[m.Code] = true
 	}
 	op := &riskadmin.Operator{Store: store, Clock: clk, Plan: c.Numbering.Plan(), Merchant: func(code string) bool { return known[code] }}
-	// TODO(risk-ops): op.Engine = engine once the lead's Engine.ReleaseHeld,
-	// RefuseHeld, Block and Unblock are on main.
-	if e, ok := any(engine).(riskadmin.Engine); ok && engine != nil {
-		op.Engine = e
+	if engine != nil {
+		op.Engine = engine
 	}
 	return op
 }
