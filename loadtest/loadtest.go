@@ -483,6 +483,7 @@ func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.C
 			"code": benchMerchant, "name": "星辰游戏", "open_amount": true,
 			"products": []map[string]any{{"keyword": "VIP", "name": "月度会员", "amount": "1.00"}},
 		}},
+		"risk":       benchRisk(),
 		"texts":      rejectTexts(),
 		"settlement": map[string]any{"dir": filepath.Join(dataDir, "statements")},
 		"log":        map[string]any{"level": "warn"},
@@ -506,6 +507,28 @@ func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.C
 		return nil, fmt.Errorf("the bench's gateway configuration: %w", err)
 	}
 	return c, nil
+}
+
+// benchRisk keeps the risk rules on, so that their cost (one Redis round
+// trip at each purchase and confirmation) is measured, with thresholds no
+// bench reaches: the simulated subscribers answer within milliseconds
+// (fast_confirmation, a pure clock check, is off) and pay one merchant
+// hundreds of times a second.
+func benchRisk() map[string]any {
+	huge := 1_000_000_000
+	money := "10000000.00"
+	return map[string]any{"rules": map[string]any{
+		"fast_confirmation": map[string]any{"enabled": false},
+		"number_velocity":   map[string]any{"max": huge},
+		"merchant_velocity": map[string]any{"max": huge},
+		"prefix_velocity":   map[string]any{"max": huge},
+		"merchant_burst":    map[string]any{"max_numbers": huge},
+		"merchant_spend":    map[string]any{"floor": money},
+		"unusual_hours":     map[string]any{"min_amount": money},
+		"prepaid_drain":     map[string]any{"min_spend": money},
+		"failure_rate":      map[string]any{"min_count": huge},
+		"refund_rate":       map[string]any{"min_count": huge},
+	}}
 }
 
 func progress(w io.Writer, d *driver, rt *router, start time.Time, o Options, done chan struct{}) {
