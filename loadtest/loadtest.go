@@ -494,7 +494,10 @@ func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.C
 			db["max_conns"] = o.MaxConns
 		}
 		doc["database"] = db
-		doc["redis"] = map[string]any{"url": o.RedisURL, "prefix": prefix}
+		// 2 s, not the default 200 ms: on an oversubscribed machine a
+		// Redis answer can wait that long for a CPU, and the rules fail
+		// closed (service_busy), which would end the run unclean.
+		doc["redis"] = map[string]any{"url": o.RedisURL, "prefix": prefix, "timeout": "2s"}
 	}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
