@@ -17,6 +17,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/risk"
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/stores"
 )
@@ -93,7 +94,9 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 	so := stores.Options{
 		DatabaseURL: o.DatabaseURL, Clock: e.clock, Logger: e.log,
 		Accounts: billing.AccountsOptions{AutoOpen: !o.NoAutoOpen, CreditLimit: credit},
-		Limiter:  o.Limiter == nil, RedisTimeout: limiterTimeout,
+		// The in-process Redis also carries the risk rules' counters, so it
+		// runs even when Options.Limiter replaces the limiter.
+		Limiter: true, RedisTimeout: limiterTimeout,
 	}
 	if o.DatabaseURL != "" {
 		if so.Schema, err = scratchSchema(ctx, o.DatabaseURL, e); err != nil {
@@ -135,6 +138,15 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		Config: o.Config, Store: e.store, Charger: charger, Limiter: limiter, Clock: e.clock, Logger: e.log,
 		Codes: codeSource(o.Seed),
 	}
+	if !o.NoRisk {
+		var balances risk.Balances
+		if o.Charger == nil { // the phone accounts: prepaid_drain reads their balances
+			balances = risk.AccountBalances{Accounts: set.Accounts}
+		}
+		if eo.Risk, err = e.openRisk(o, set.EmbeddedRedis, balances); err != nil {
+			return nil, err
+		}
+	}
 	smsOpts := sms.Options{Workers: 1, Logger: e.log}
 	if cw != nil {
 		cw.engineOptions(&eo, &smsOpts, resolve)
@@ -150,6 +162,24 @@ func openEnv(ctx context.Context, o Options) (_ *env, err error) {
 		}
 	}
 	return e, nil
+}
+
+// openRisk starts the risk rules on the in-process Redis at addr, counting
+// by the virtual clock (the rules date every count by the engine's At).
+func (e *env) openRisk(o Options, addr string, balances risk.Balances) (billing.Risk, error) {
+	rules := risk.DefaultRules()
+	if o.RiskRules != nil {
+		rules = *o.RiskRules
+	}
+	r, err := risk.Open("redis://"+addr, risk.Options{
+		Rules: rules, KeyPrefix: "replay:risk:", Location: o.Config.Location, Clock: e.clock,
+		Balances: balances, Timeout: limiterTimeout, Logger: e.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuring the risk rules: %w", err)
+	}
+	e.closers = append(e.closers, r.Close)
+	return r, nil
 }
 
 // scratchSchema creates a new schema for the replay, dropped when the

@@ -20,6 +20,7 @@ import (
 	"github.com/carrierbill/carrierbill/clock"
 	"github.com/carrierbill/carrierbill/msisdn"
 	"github.com/carrierbill/carrierbill/redact"
+	"github.com/carrierbill/carrierbill/risk"
 	"github.com/carrierbill/carrierbill/smpp"
 	"github.com/carrierbill/carrierbill/sms"
 	"github.com/carrierbill/carrierbill/trace"
@@ -86,6 +87,12 @@ type Options struct {
 	CreditLimit billing.Money
 	// Accounts are opened before the first message.
 	Accounts []Account
+	// RiskRules are the risk rules (issue 15) replay applies, counted in
+	// the in-process Redis on the virtual clock; nil: risk.DefaultRules().
+	// NoRisk replays without them (the block and allow lists, empty in a
+	// throwaway store, are still checked).
+	RiskRules *risk.Rules
+	NoRisk    bool
 	// Charger and Limiter replace the phone-account charger and the
 	// embedded Redis limiter (tests of charger and limiter failures).
 	Charger billing.Charger
@@ -97,14 +104,14 @@ type Options struct {
 // Event is one line of replay's output.
 type Event struct {
 	At        string `json:"at"`
-	Kind      string `json:"kind"` // mt, charge, reject, expire, unsubscribe
+	Kind      string `json:"kind"` // mt, charge, reject, hold, fresh_code, expire, unsubscribe
 	MSISDN    string `json:"msisdn"`
 	From      string `json:"from,omitempty"` // mt: the service address
 	Text      string `json:"text,omitempty"` // mt
 	AmountFen int64  `json:"amount_fen,omitempty"`
 	Merchant  string `json:"merchant,omitempty"`
 	Order     int64  `json:"order,omitempty"`
-	Reason    string `json:"reason,omitempty"` // reject: the stable code
+	Reason    string `json:"reason,omitempty"` // reject, hold: the stable code
 }
 
 // Summary counts what a replay did.
@@ -121,9 +128,15 @@ type Summary struct {
 	ByMerchant  map[string]MerchantTotal
 	Rejections  map[billing.Reason]int
 	Expired     int
-	Unresolved  int            // charges whose outcome the charger did not tell (pending)
-	Skipped     map[string]int // broken input skipped, by reason
-	Ignored     map[string]int // input that is not a message, by what it is
+	// Held: orders a risk rule held for an operator (each answer saying
+	// so is counted in Rejections as risk_hold: nothing was charged).
+	// FreshCodes: confirmations a risk rule answered with a new code
+	// instead of a charge.
+	Held       int
+	FreshCodes int
+	Unresolved int            // charges whose outcome the charger did not tell (pending)
+	Skipped    map[string]int // broken input skipped, by reason
+	Ignored    map[string]int // input that is not a message, by what it is
 }
 
 // MerchantTotal is what one merchant charged.
@@ -154,6 +167,9 @@ func (s Summary) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	fmt.Fprintf(&b, "expired: %d\n", s.Expired)
+	if s.Held > 0 || s.FreshCodes > 0 {
+		fmt.Fprintf(&b, "risk: %d orders held, %d fresh codes\n", s.Held, s.FreshCodes)
+	}
 	if s.Unresolved > 0 {
 		fmt.Fprintf(&b, "charges with an unknown outcome: %d\n", s.Unresolved)
 	}
@@ -182,6 +198,12 @@ func sortedKeys[V any](m map[string]V) []string {
 // JSON line per event to out. It returns the summary; an error means the
 // replay stopped (a strict-mode parse error carries its position).
 func Run(ctx context.Context, r trace.Reader, out io.Writer, o Options) (Summary, error) {
+	return run(ctx, r, out, o, nil)
+}
+
+// run is Run; after, when set, sees the throwaway store once the trace
+// is played and before it is removed (tests read the risk decisions).
+func run(ctx context.Context, r trace.Reader, out io.Writer, o Options, after func(*env) error) (Summary, error) {
 	env, err := openEnv(ctx, o)
 	if err != nil {
 		return Summary{}, err
@@ -194,6 +216,9 @@ func Run(ctx context.Context, r trace.Reader, out io.Writer, o Options) (Summary
 	}
 	st := r.Stats()
 	p.sum.Skipped, p.sum.Ignored = st.Skipped, st.Ignored
+	if err == nil && after != nil {
+		err = after(env)
+	}
 	return p.sum, err
 }
 
@@ -257,6 +282,7 @@ type player struct {
 	tracked     map[int64]bool     // orders in expiry
 	closed      map[int64]bool     // orders known to be no longer pending
 	latest      map[string][]int64 // phone → orders prompted, oldest first (pruned)
+	held        map[int64]bool     // orders a risk rule held
 }
 
 func newPlayer(env *env, out io.Writer, o Options) *player {
@@ -266,7 +292,7 @@ func newPlayer(env *env, out io.Writer, o Options) *player {
 	return &player{
 		env: env, o: o, w: w, enc: enc,
 		join:    newJoiner(env.log),
-		tracked: map[int64]bool{}, closed: map[int64]bool{}, latest: map[string][]int64{},
+		tracked: map[int64]bool{}, closed: map[int64]bool{}, latest: map[string][]int64{}, held: map[int64]bool{},
 		sum: Summary{ByMerchant: map[string]MerchantTotal{}, Rejections: map[billing.Reason]int{}},
 	}
 }
@@ -417,10 +443,15 @@ func (p *player) expireUntil(ctx context.Context, t time.Time) error {
 			if err != nil {
 				return err
 			}
-			if o.Status == billing.OrderExpired {
+			switch {
+			case o.Status == billing.OrderExpired:
 				p.sum.Expired++
 				p.emit(Event{Kind: "expire", MSISDN: o.MSISDN, Merchant: o.Merchant, Order: o.ID})
-			} else if o.Status == billing.OrderPending {
+			case o.Status == billing.OrderPending && o.ExpiresAt.After(at):
+				// A fresh code (risk) gave it a new validity: due then.
+				p.tracked[o.ID] = true
+				heap.Push(&p.expiry, pendingOrder{id: o.ID, msisdn: o.MSISDN, expires: o.ExpiresAt})
+			case o.Status == billing.OrderPending:
 				p.env.log.Warn("replay: order still pending after its expiry sweep", "order", o.ID)
 			}
 		}
@@ -522,6 +553,13 @@ func (p *player) result(ctx context.Context, phone string, r billing.Result) err
 	switch r.Outcome {
 	case billing.OutcomePrompted, billing.OutcomeResent:
 		if p.tracked[r.OrderID] {
+			if r.Outcome == billing.OutcomePrompted {
+				// A right code answered with a new prompt: a risk rule
+				// asked for a fresh code. The order's new expiry is
+				// found when its old one falls due.
+				p.sum.FreshCodes++
+				p.emit(Event{Kind: "fresh_code", MSISDN: phone, Order: r.OrderID})
+			}
 			p.touch(phone, r.OrderID)
 			return nil
 		}
@@ -545,6 +583,20 @@ func (p *player) result(ctx context.Context, phone string, r billing.Result) err
 		mt.Amount += o.Amount
 		p.sum.ByMerchant[o.Merchant] = mt
 		p.emit(Event{Kind: "charge", MSISDN: phone, AmountFen: o.Amount.Fen(), Merchant: o.Merchant, Order: o.ID})
+	case billing.OutcomeHeld:
+		// A risk rule held it for an operator: never charged nor expired
+		// by the replay (no operator releases it here).
+		p.markClosed(r.OrderID)
+		if !p.held[r.OrderID] {
+			p.held[r.OrderID] = true
+			p.sum.Held++
+		}
+		p.sum.Rejections[r.Reason]++
+		e := Event{Kind: "hold", MSISDN: phone, Order: r.OrderID, Reason: string(r.Reason)}
+		if r.Order != nil {
+			e.Merchant, e.AmountFen = r.Order.Merchant, r.Order.Amount.Fen()
+		}
+		p.emit(e)
 	case billing.OutcomeRejected:
 		// A refusal may leave the order pending (a wrong code, too_frequent
 		// or service_busy at confirmation): its status is read when it is

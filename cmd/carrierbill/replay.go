@@ -126,6 +126,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o := replay.Options{
 		Config: bc, Texts: TextConfig(c), Numbering: c.Numbering.Plan(), DatabaseURL: *dbURL, Seed: *seed, Redact: *redactOut,
 		NoAutoOpen: *noAutoOpen, CreditLimit: c.Accounts.CreditLimit.Money, Logger: log,
+		NoRisk: !c.RiskEnabled(),
+	}
+	if !o.NoRisk {
+		rules := c.RiskRules() // the risk: section, on the virtual clock
+		o.RiskRules = &rules
 	}
 	if *accounts != "" {
 		if o.Accounts, err = readAccounts(*accounts); err != nil {
