@@ -175,8 +175,8 @@ func floodTrace() []byte {
 
 // Normal day's scale.
 const (
-	normalPayments = 3000
-	normalNumbers  = 2000
+	normalPayments = 2000
+	normalNumbers  = 1500
 )
 
 // normalHours weighs the hours of the day (operator's zone) for the normal
@@ -197,13 +197,13 @@ var normalMerchants = []struct {
 	{"8006", 10, []string{"0.5", "1", "1.5", "9.9"}},
 }
 
-// normalTrace: a normal day. 3,000 payments over 24 hours from 2,000
+// normalTrace: a normal day. 2,000 payments over 24 hours from 1,500
 // numbers and five merchants, spread by hour of day (about 3% between
 // 01:00 and 06:00). People answer in 5–90 s; 5% first send a wrong code
 // (a typo) and the right one 5–30 s later; 3% never answer. No number
 // pays twice within ten minutes.
 func normalTrace() []byte {
-	g := newTraceGen(4, "A normal day: 3,000 payments over 24 h from 2,000 numbers and 5 merchants, humans\n"+
+	g := newTraceGen(4, "A normal day: 2,000 payments over 24 h from 1,500 numbers and 5 merchants, humans\n"+
 		"answering in 5-90 s, 5% with a wrong code first, 3% never answering, some at night.\n"+
 		"Generated: replay/tracegen_test.go.")
 	hourTotal := 0
