@@ -179,6 +179,16 @@ func testRiskAdmin(t *testing.T, databaseURL string) {
 	if es := m["entries"].([]any); len(es) != 1 || es[0].(map[string]any)["active"] != false {
 		t.Fatalf("history: %v", m)
 	}
+	// A prefix as the operator types it covers the canonical numbers.
+	if st, m, _ = e.do("POST", "/admin/risk/block", `{"prefix":"139"}`); st != http.StatusCreated || m["value"] != "+86139" {
+		t.Fatalf("block a prefix: %d %v", st, m)
+	}
+	if r := e.purchase(blocked); r.Outcome != billing.OutcomeRejected || r.Reason != billing.ReasonBlocked {
+		t.Fatalf("a purchase under a blocked prefix: %+v", r)
+	}
+	if _, m, _ = e.do("POST", "/admin/risk/unblock", `{"prefix":"+86 139"}`); m["ended"] != 1.0 {
+		t.Fatalf("unblock the prefix: %v", m)
+	}
 	// A merchant; an unknown one is refused naming the field.
 	if st, m, _ = e.do("POST", "/admin/risk/allow", `{"merchant":"8001"}`); st != http.StatusCreated || m["list"] != "allow" {
 		t.Fatalf("allow: %d %v", st, m)
@@ -219,7 +229,7 @@ func testRiskAdmin(t *testing.T, databaseURL string) {
 	if d1["resolution"] != "released" || d1["resolved_by"] != "operator:li.wei" || d2["resolution"] != "refused" || d2["resolved_by"] != "operator:admin-api" {
 		t.Fatalf("resolutions: %v %v", d1, d2)
 	}
-	if _, m, _ = e.do("GET", "/admin/risk/decisions?rule=list", ""); len(m["decisions"].([]any)) != 1 {
+	if _, m, _ = e.do("GET", "/admin/risk/decisions?rule=list", ""); len(m["decisions"].([]any)) != 2 { // the number's, the prefix's
 		t.Fatalf("the block-list refusal's decision: %v", m)
 	}
 	body, _ := json.Marshal(m)
