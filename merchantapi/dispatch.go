@@ -39,7 +39,7 @@ type Dispatcher struct {
 	// OperatorSecret signs the operator's own rows (Merchant "": the risk
 	// alerts, risk.alert_secret).
 	OperatorSecret []byte
-	Logger *slog.Logger
+	Logger         *slog.Logger
 	// Schedule overrides RetrySchedule; Lease (default 1 minute) is how
 	// long a claim holds a notification; Batch (default 20) how many one
 	// pass claims; Parallel (default 4) how many are sent at once.
