@@ -77,8 +77,12 @@ func verbNames(verbs []verb) string {
 // verbUsage lists the verbs of path.
 func verbUsage(w io.Writer, path, summary string, verbs []verb) {
 	fmt.Fprintf(w, "Usage: %s <verb> [flags]\n\n%s\n\nVerbs:\n", path, summary)
+	width := 8
 	for _, v := range verbs {
-		fmt.Fprintf(w, "  %-8s %s\n", v.name, v.summary)
+		width = max(width, len(v.name))
+	}
+	for _, v := range verbs {
+		fmt.Fprintf(w, "  %-*s %s\n", width, v.name, v.summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s <verb> -h' for a verb's flags.\n", path)
 }
