@@ -16,7 +16,9 @@
 // maps the outcome to an HTTP status through one table (statusTable).
 // Errors are JSON {"error": code, "message": text}. A wrong method on a
 // known path is 405 with Allow. A failed authentication is logged (remote
-// address, method, path, never the token).
+// address, method, path, never the token). The HTTP shell (authentication,
+// routes, strict decoding, the error answer) is internal/adminhttp's,
+// shared with package riskadmin.
 //
 // It must never log, echo or store a card number, an ID number or the
 // bearer token, never log a phone number in clear, and never decide
@@ -25,15 +27,10 @@ package cardadmin
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -41,6 +38,7 @@ import (
 
 	"github.com/carrierbill/carrierbill/bank"
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/internal/adminhttp"
 	"github.com/carrierbill/carrierbill/redact"
 )
 
@@ -83,7 +81,7 @@ type Options struct {
 
 // Limits on what a request may carry.
 const (
-	MinTokenLength = 16
+	MinTokenLength = adminhttp.MinTokenLength
 	MaxBody        = 4 << 10 // bytes of a request body
 	maxMSISDN      = 32      // characters of a phone number as sent, separators included
 	maxName        = 64      // characters of a holder name
@@ -92,12 +90,10 @@ const (
 
 // API is the card admin HTTP handler.
 type API struct {
+	*adminhttp.Handler
 	cards     Cards
 	owners    Owners
-	token     [32]byte // sha256 of the bearer token
-	log       *slog.Logger
 	normalize func(string) (string, error)
-	routes    map[string]map[string]operation // path → method → operation
 }
 
 // operation handles one route once the request is authenticated and
@@ -110,25 +106,37 @@ func New(o Options) (*API, error) {
 	if o.Cards == nil || o.Owners == nil {
 		return nil, errors.New("card admin: Cards and Owners are required")
 	}
-	if len(o.Token) < MinTokenLength {
-		return nil, fmt.Errorf("card admin: the bearer token must be at least %d characters", MinTokenLength)
-	}
-	a := &API{cards: o.Cards, owners: o.Owners, token: sha256.Sum256([]byte(o.Token)), log: o.Logger, normalize: o.Normalize}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
+	a := &API{cards: o.Cards, owners: o.Owners, normalize: o.Normalize}
 	if a.normalize == nil {
 		a.normalize = DigitsOnly
 	}
-	a.routes = map[string]map[string]operation{
-		"/admin/owners":        {http.MethodPost: a.setOwner},
-		"/admin/cards/bind":    {http.MethodPost: a.bind},
-		"/admin/cards/unbind":  {http.MethodPost: a.unbind},
-		"/admin/cards/default": {http.MethodPost: a.setDefault},
-		"/admin/cards":         {http.MethodGet: a.list},
-		"/admin/wallet/unlock": {http.MethodPost: a.unlock},
+	h, err := adminhttp.New(adminhttp.Options{Name: "card admin", Token: o.Token, Logger: o.Logger, Statuses: statusTable,
+		Routes: map[string]map[string]adminhttp.Operation{
+			"/admin/owners":        {http.MethodPost: a.serve(a.setOwner)},
+			"/admin/cards/bind":    {http.MethodPost: a.serve(a.bind)},
+			"/admin/cards/unbind":  {http.MethodPost: a.serve(a.unbind)},
+			"/admin/cards/default": {http.MethodPost: a.serve(a.setDefault)},
+			"/admin/cards":         {http.MethodGet: a.serve(a.list)},
+			"/admin/wallet/unlock": {http.MethodPost: a.serve(a.unlock)},
+		}})
+	if err != nil {
+		return nil, err
 	}
+	a.Handler = h
 	return a, nil
+}
+
+// serve decodes the request for op; every log line of the request names
+// the phone number masked.
+func (a *API) serve(op operation) adminhttp.Operation {
+	return func(w http.ResponseWriter, r *http.Request) (adminhttp.Reply, error) {
+		req, err := a.decode(w, r)
+		if err != nil {
+			return adminhttp.Reply{Log: []any{"msisdn", redact.Phone("")}}, err
+		}
+		status, v, err := op(r.Context(), req)
+		return adminhttp.Reply{Status: status, Body: v, Log: []any{"msisdn", redact.Phone(req.MSISDN)}}, err
+	}
 }
 
 // DigitsOnly is the default Normalize: an optional leading "+" and 6 to 15
@@ -141,42 +149,29 @@ func DigitsOnly(raw string) (string, error) {
 	return d, nil
 }
 
-// Request errors of this transport; statusTable maps them.
-var (
-	errUnauthorized = errors.New("a valid bearer token is required")
-	errNoRoute      = errors.New("no such admin operation")
-	errMethod       = errors.New("method not allowed")
-	errBadRequest   = errors.New("bad request")
-	errTooLarge     = errors.New("request body too large")
-)
+// errBadRequest is a request this transport refuses; statusTable maps it.
+var errBadRequest = errors.New("bad request")
 
 // statusTable is the one table from an error to the HTTP status and the
-// stable code of the answer; the first match (errors.Is) wins. Anything
-// not in it is 500 "internal", logged.
-var statusTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
-	{errNoRoute, http.StatusNotFound, "not_found"},
-	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
-	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{errBadRequest, http.StatusBadRequest, "bad_request"},
-	{billing.ErrBadCardNumber, http.StatusBadRequest, "bad_card_number"},
-	{billing.ErrUnknownOwner, http.StatusUnprocessableEntity, "unknown_owner"},
-	{billing.ErrOwnerMismatch, http.StatusUnprocessableEntity, "owner_mismatch"},
-	{bank.ErrHolderMismatch, http.StatusUnprocessableEntity, "holder_mismatch"},
-	{bank.ErrCardClosed, http.StatusUnprocessableEntity, "card_closed"},
-	{bank.ErrCardReplaced, http.StatusUnprocessableEntity, "card_replaced"},
-	{bank.ErrUnknownCard, http.StatusUnprocessableEntity, "unknown_card"},
-	{bank.ErrDeclined, http.StatusUnprocessableEntity, "bank_declined"},
-	{billing.ErrCardBound, http.StatusConflict, "card_bound_elsewhere"},
-	{billing.ErrCardBoundHere, http.StatusConflict, "card_already_bound"},
-	{billing.ErrAmbiguousCard, http.StatusConflict, "ambiguous_card"},
-	{billing.ErrNoSuchCard, http.StatusNotFound, "no_such_card"},
-	{billing.ErrWalletNotFound, http.StatusNotFound, "no_wallet"},
-	{bank.ErrTimeout, http.StatusGatewayTimeout, "bank_timeout"},
+// stable code of the answer, after the shell's own (adminhttp: 401, 404,
+// 405, 413); the first match (errors.Is) wins. Anything not in it is 500
+// "internal", logged.
+var statusTable = []adminhttp.Status{
+	{Err: errBadRequest, Status: http.StatusBadRequest, Code: "bad_request"},
+	{Err: billing.ErrBadCardNumber, Status: http.StatusBadRequest, Code: "bad_card_number"},
+	{Err: billing.ErrUnknownOwner, Status: http.StatusUnprocessableEntity, Code: "unknown_owner"},
+	{Err: billing.ErrOwnerMismatch, Status: http.StatusUnprocessableEntity, Code: "owner_mismatch"},
+	{Err: bank.ErrHolderMismatch, Status: http.StatusUnprocessableEntity, Code: "holder_mismatch"},
+	{Err: bank.ErrCardClosed, Status: http.StatusUnprocessableEntity, Code: "card_closed"},
+	{Err: bank.ErrCardReplaced, Status: http.StatusUnprocessableEntity, Code: "card_replaced"},
+	{Err: bank.ErrUnknownCard, Status: http.StatusUnprocessableEntity, Code: "unknown_card"},
+	{Err: bank.ErrDeclined, Status: http.StatusUnprocessableEntity, Code: "bank_declined"},
+	{Err: billing.ErrCardBound, Status: http.StatusConflict, Code: "card_bound_elsewhere"},
+	{Err: billing.ErrCardBoundHere, Status: http.StatusConflict, Code: "card_already_bound"},
+	{Err: billing.ErrAmbiguousCard, Status: http.StatusConflict, Code: "ambiguous_card"},
+	{Err: billing.ErrNoSuchCard, Status: http.StatusNotFound, Code: "no_such_card"},
+	{Err: billing.ErrWalletNotFound, Status: http.StatusNotFound, Code: "no_wallet"},
+	{Err: bank.ErrTimeout, Status: http.StatusGatewayTimeout, Code: "bank_timeout"},
 }
 
 // request is the body of every POST (each operation says which fields it
@@ -199,63 +194,7 @@ type Card struct {
 	BoundAt time.Time `json:"bound_at"`
 }
 
-type errorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
 var ok = map[string]string{"status": "ok"}
-
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if reason := a.authenticate(r); reason != "" {
-		a.log.Warn("card admin: authentication failed", "reason", reason, "method", r.Method,
-			"path", r.URL.Path, "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="carrierbill-admin"`)
-		a.fail(w, r, "", errUnauthorized)
-		return
-	}
-	methods, found := a.routes[r.URL.Path]
-	if !found {
-		a.fail(w, r, "", errNoRoute)
-		return
-	}
-	op, found := methods[r.Method]
-	if !found {
-		allow := make([]string, 0, len(methods))
-		for m := range methods {
-			allow = append(allow, m)
-		}
-		slices.Sort(allow)
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		a.fail(w, r, "", errMethod)
-		return
-	}
-	req, err := a.decode(w, r)
-	if err != nil {
-		a.fail(w, r, "", err)
-		return
-	}
-	status, v, err := op(r.Context(), req)
-	if err != nil {
-		a.fail(w, r, req.MSISDN, err)
-		return
-	}
-	a.log.Info("card admin", "method", r.Method, "path", r.URL.Path, "msisdn", redact.Phone(req.MSISDN), "status", status)
-	writeJSON(w, status, v)
-}
-
-// authenticate returns "" for a valid bearer token, else why not.
-func (a *API) authenticate(r *http.Request) string {
-	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !found || got == "" {
-		return "no bearer token"
-	}
-	h := sha256.Sum256([]byte(got))
-	if subtle.ConstantTimeCompare(h[:], a.token[:]) != 1 {
-		return "wrong token"
-	}
-	return ""
-}
 
 // decode reads the request: for POST exactly one JSON object of known
 // fields within MaxBody bytes and nothing after it; for GET only the
@@ -265,22 +204,8 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request) (*request, error) {
 	req := &request{}
 	switch r.Method {
 	case http.MethodPost:
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(req)
-		if err == nil {
-			// Trailing data: a second value, or garbage, after the object.
-			if err = dec.Decode(&struct{}{}); err == io.EOF {
-				err = nil
-			} else if err == nil {
-				err = errors.New("more than one JSON value")
-			}
-		}
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: at most %d bytes", errTooLarge, MaxBody)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: the body must be one JSON object with known fields (%s)", errBadRequest, jsonProblem(err))
+		if err := adminhttp.DecodeStrict(w, r, req, MaxBody, errBadRequest); err != nil {
+			return nil, err
 		}
 	case http.MethodGet:
 		q := r.URL.Query()
@@ -295,26 +220,6 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request) (*request, error) {
 		return nil, err
 	}
 	return req, nil
-}
-
-// jsonProblem says what is wrong with a body without quoting it (it may
-// carry a card or ID number).
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %s must be a %s", typ.Field, typ.Type)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "empty or truncated"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	case err.Error() == "more than one JSON value":
-		return "data after the object"
-	}
-	return "malformed"
 }
 
 // check bounds the fields that are present and normalizes the phone
@@ -416,33 +321,8 @@ func (a *API) unlock(ctx context.Context, req *request) (int, any, error) {
 	return http.StatusOK, ok, nil
 }
 
-// fail answers err through statusTable. A known error's message is its
-// text (billing names a card by its masked form and a number masked); an
-// unknown error is logged and answered 500 without detail.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, msisdn string, err error) {
-	for _, e := range statusTable {
-		if errors.Is(err, e.err) {
-			if e.status >= 400 && e.err != errUnauthorized {
-				a.log.Info("card admin", "method", r.Method, "path", r.URL.Path, "msisdn", redact.Phone(msisdn),
-					"status", e.status, "error", e.code)
-			}
-			writeJSON(w, e.status, errorBody{Error: e.code, Message: err.Error()})
-			return
-		}
-	}
-	a.log.Error("card admin operation failed", "method", r.Method, "path", r.URL.Path, "msisdn", redact.Phone(msisdn), "err", err)
-	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "the operation failed; see the gateway log"})
-}
-
 func toCard(c billing.Card) Card {
 	return Card{ID: c.ID, Masked: c.Masked, Last4: c.Last4, Status: string(c.Status), Default: c.Default, BoundAt: c.BoundAt}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func allDigits(s string) bool {

@@ -19,7 +19,9 @@
 // request strictly (one JSON object of at most MaxBody bytes, known fields
 // only, nothing after it; known query parameters once each), calls the
 // Operator, and maps the outcome to an HTTP status through one table
-// (statusTable). Errors are JSON {"error": code, "message": text}.
+// (statusTable). Errors are JSON {"error": code, "message": text}. The
+// HTTP shell (authentication, routes, strict decoding, the error answer)
+// is internal/adminhttp's, shared with package cardadmin.
 //
 // It must never decide a payment (the engine does), log or show a phone
 // number in clear (numbers are masked in every answer and log line: an
@@ -28,12 +30,8 @@ package riskadmin
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,6 +41,7 @@ import (
 	"time"
 
 	"github.com/carrierbill/carrierbill/billing"
+	"github.com/carrierbill/carrierbill/internal/adminhttp"
 	"github.com/carrierbill/carrierbill/redact"
 )
 
@@ -58,7 +57,7 @@ type Options struct {
 
 // Limits on what a request may carry.
 const (
-	MinTokenLength = 16
+	MinTokenLength = adminhttp.MinTokenLength
 	MaxBody        = 4 << 10 // bytes of a request body
 	maxBy          = 64      // characters of the operator's name
 	maxLimit       = 5000    // decisions one listing returns
@@ -66,11 +65,10 @@ const (
 
 // API is the risk admin HTTP handler.
 type API struct {
-	op     *Operator
-	token  [32]byte
-	log    *slog.Logger
-	loc    *time.Location
-	routes map[string]map[string]operation // path → method → operation
+	*adminhttp.Handler
+	op  *Operator
+	log *slog.Logger
+	loc *time.Location
 }
 
 // operation handles one route once the request is authenticated; it
@@ -83,56 +81,64 @@ func New(o Options) (*API, error) {
 	if o.Operator == nil || o.Operator.Engine == nil || o.Operator.Store == nil || o.Operator.Clock == nil {
 		return nil, errors.New("risk admin: an Operator with an Engine, a Store and a Clock is required")
 	}
-	if len(o.Token) < MinTokenLength {
-		return nil, fmt.Errorf("risk admin: the bearer token must be at least %d characters", MinTokenLength)
-	}
-	a := &API{op: o.Operator, token: sha256.Sum256([]byte(o.Token)), log: o.Logger, loc: o.Location}
+	a := &API{op: o.Operator, log: o.Logger, loc: o.Location}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.loc == nil {
 		a.loc = time.Local
 	}
-	a.routes = map[string]map[string]operation{
-		"/admin/risk/lists":         {http.MethodGet: a.lists},
-		"/admin/risk/block":         {http.MethodPost: a.add(billing.RiskBlockList)},
-		"/admin/risk/allow":         {http.MethodPost: a.add(billing.RiskAllowList)},
-		"/admin/risk/unblock":       {http.MethodPost: a.remove(billing.RiskBlockList)},
-		"/admin/risk/unallow":       {http.MethodPost: a.remove(billing.RiskAllowList)},
-		"/admin/risk/holds":         {http.MethodGet: a.holds},
-		"/admin/risk/holds/release": {http.MethodPost: a.resolve(true)},
-		"/admin/risk/holds/refuse":  {http.MethodPost: a.resolve(false)},
-		"/admin/risk/decisions":     {http.MethodGet: a.decisions},
+	h, err := adminhttp.New(adminhttp.Options{Name: "risk admin", Token: o.Token, Logger: a.log, Statuses: statusTable,
+		NoRoute: errNoRoute, Message: func(err error) string { return redact.Text(err.Error()) },
+		Routes: map[string]map[string]adminhttp.Operation{
+			"/admin/risk/lists":         {http.MethodGet: serve(a.lists)},
+			"/admin/risk/block":         {http.MethodPost: serve(a.add(billing.RiskBlockList))},
+			"/admin/risk/allow":         {http.MethodPost: serve(a.add(billing.RiskAllowList))},
+			"/admin/risk/unblock":       {http.MethodPost: serve(a.remove(billing.RiskBlockList))},
+			"/admin/risk/unallow":       {http.MethodPost: serve(a.remove(billing.RiskAllowList))},
+			"/admin/risk/holds":         {http.MethodGet: serve(a.holds)},
+			"/admin/risk/holds/release": {http.MethodPost: serve(a.resolve(true))},
+			"/admin/risk/holds/refuse":  {http.MethodPost: serve(a.resolve(false))},
+			"/admin/risk/decisions":     {http.MethodGet: serve(a.decisions)},
+		}})
+	if err != nil {
+		return nil, err
 	}
+	a.Handler = h
 	return a, nil
 }
 
-// Request errors of this transport; statusTable maps them.
+// serve decodes a POST's body for op (a GET reads its query itself).
+func serve(op operation) adminhttp.Operation {
+	return func(w http.ResponseWriter, r *http.Request) (adminhttp.Reply, error) {
+		body := &request{}
+		if r.Method == http.MethodPost {
+			if err := adminhttp.DecodeStrict(w, r, body, MaxBody, billing.ErrBadRequest); err != nil {
+				return adminhttp.Reply{}, err
+			}
+		}
+		status, v, err := op(r.Context(), r, body)
+		return adminhttp.Reply{Status: status, Body: v}, err
+	}
+}
+
+// Request errors of this transport; the shell (errNoRoute) and statusTable
+// map them.
 var (
-	errUnauthorized = errors.New("a valid bearer token is required")
-	errNoRoute      = errors.New("no such risk admin operation")
-	errMethod       = errors.New("method not allowed")
-	errTooLarge     = errors.New("request body too large")
-	errNoEntry      = errors.New("no such list entry")
+	errNoRoute = errors.New("no such risk admin operation")
+	errNoEntry = errors.New("no such list entry")
 )
 
 // statusTable is the one table from an error to the HTTP status and the
-// stable code of the answer; the first match (errors.Is) wins. Anything
-// not in it is 500 "internal", logged.
-var statusTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
-	{errNoRoute, http.StatusNotFound, "not_found"},
-	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
-	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{errNoEntry, http.StatusNotFound, "no_such_entry"},
-	{billing.ErrBadRequest, http.StatusBadRequest, "bad_request"},
-	{billing.ErrRiskListEntryExists, http.StatusConflict, "already_listed"},
-	{billing.ErrNotFound, http.StatusNotFound, "not_found"},
-	{billing.ErrNotHeld, http.StatusConflict, "not_held"},
+// stable code of the answer, after the shell's own (adminhttp: 401, 404,
+// 405, 413); the first match (errors.Is) wins. Anything not in it is 500
+// "internal", logged.
+var statusTable = []adminhttp.Status{
+	{Err: errNoEntry, Status: http.StatusNotFound, Code: "no_such_entry"},
+	{Err: billing.ErrBadRequest, Status: http.StatusBadRequest, Code: "bad_request"},
+	{Err: billing.ErrRiskListEntryExists, Status: http.StatusConflict, Code: "already_listed"},
+	{Err: billing.ErrNotFound, Status: http.StatusNotFound, Code: "not_found"},
+	{Err: billing.ErrNotHeld, Status: http.StatusConflict, Code: "not_held"},
 }
 
 // request is the body of every POST; each operation says which fields it
@@ -146,105 +152,6 @@ type request struct {
 	Note     string `json:"note"`
 	By       string `json:"by"`
 	Order    int64  `json:"order"`
-}
-
-type errorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if reason := a.authenticate(r); reason != "" {
-		a.log.Warn("risk admin: authentication failed", "reason", reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="carrierbill-admin"`)
-		a.fail(w, r, errUnauthorized)
-		return
-	}
-	methods, found := a.routes[r.URL.Path]
-	if !found {
-		a.fail(w, r, errNoRoute)
-		return
-	}
-	op, found := methods[r.Method]
-	if !found {
-		allow := make([]string, 0, len(methods))
-		for m := range methods {
-			allow = append(allow, m)
-		}
-		slices.Sort(allow)
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		a.fail(w, r, errMethod)
-		return
-	}
-	body := &request{}
-	if r.Method == http.MethodPost {
-		if err := decode(w, r, body); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	status, v, err := op(r.Context(), r, body)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.log.Info("risk admin", "method", r.Method, "path", r.URL.Path, "status", status)
-	writeJSON(w, status, v)
-}
-
-// authenticate returns "" for a valid bearer token, else why not.
-func (a *API) authenticate(r *http.Request) string {
-	got, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !found || got == "" {
-		return "no bearer token"
-	}
-	h := sha256.Sum256([]byte(got))
-	if subtle.ConstantTimeCompare(h[:], a.token[:]) != 1 {
-		return "wrong token"
-	}
-	return ""
-}
-
-// decode reads exactly one JSON object of known fields within MaxBody
-// bytes and nothing after it.
-func decode(w http.ResponseWriter, r *http.Request, v *request) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if err = dec.Decode(&struct{}{}); err == io.EOF {
-			err = nil
-		} else if err == nil {
-			err = errors.New("more than one JSON value")
-		}
-	}
-	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-		return fmt.Errorf("%w: at most %d bytes", errTooLarge, MaxBody)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: the body must be one JSON object with known fields (%s)", billing.ErrBadRequest, jsonProblem(err))
-	}
-	return nil
-}
-
-// jsonProblem says what is wrong with a body without quoting it (it may
-// carry a phone number).
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %s must be a %s", typ.Field, typ.Type)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "empty or truncated"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	case err.Error() == "more than one JSON value":
-		return "data after the object"
-	}
-	return "malformed"
 }
 
 // query checks that r's query holds only known parameters, once each.
@@ -450,28 +357,4 @@ func (a *API) decisions(ctx context.Context, r *http.Request, _ *request) (int, 
 		out = append(out, Decision(d, a.loc))
 	}
 	return http.StatusOK, map[string]any{"decisions": out}, nil
-}
-
-// fail answers err through statusTable. A known error's message is its
-// text (phone numbers scrubbed); an unknown error is logged and answered
-// 500 without detail.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	for _, e := range statusTable {
-		if errors.Is(err, e.err) {
-			if e.err != errUnauthorized {
-				a.log.Info("risk admin", "method", r.Method, "path", r.URL.Path, "status", e.status, "error", e.code)
-			}
-			writeJSON(w, e.status, errorBody{Error: e.code, Message: redact.Text(err.Error())})
-			return
-		}
-	}
-	a.log.Error("risk admin operation failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal", Message: "the operation failed; see the gateway log"})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
