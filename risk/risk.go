@@ -2,10 +2,6 @@ package risk
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/carrierbill/carrierbill/billing"
+	billingredis "github.com/carrierbill/carrierbill/billing/redis"
 	"github.com/carrierbill/carrierbill/clock"
 )
 
@@ -79,20 +76,13 @@ var _ billing.Risk = (*Risk)(nil)
 // ErrContextTimeoutDisabled: New was given a client that ignores context
 // deadlines, with which a hung Redis would hold a payment for the client's
 // read timeout instead of Options.Timeout.
-var ErrContextTimeoutDisabled = errors.New("risk: the Redis client must be created with ContextTimeoutEnabled: true")
+var ErrContextTimeoutDisabled = billingredis.ErrContextTimeoutDisabled
 
 // New returns the rules on client (a single node, Sentinel or Cluster
 // client built with ContextTimeoutEnabled). Close does not close client.
 func New(client goredis.UniversalClient, o Options) (*Risk, error) {
-	switch c := client.(type) {
-	case *goredis.Client:
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, ErrContextTimeoutDisabled
-		}
-	case *goredis.ClusterClient:
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, ErrContextTimeoutDisabled
-		}
+	if err := billingredis.CheckClient(client); err != nil {
+		return nil, err
 	}
 	if err := o.Rules.Validate(); err != nil {
 		return nil, err
@@ -134,17 +124,14 @@ func New(client goredis.UniversalClient, o Options) (*Risk, error) {
 // or the in-process Redis's address) with a client that honours
 // Options.Timeout; Close closes it. Nothing is dialled before the first call.
 func Open(url string, o Options) (*Risk, error) {
-	co, err := goredis.ParseURL(url)
-	if err != nil {
-		return nil, errors.New("risk: the Redis URL does not parse") // it may hold a password
-	}
 	t := o.Timeout
 	if t <= 0 {
 		t = DefaultTimeout
 	}
-	co.ContextTimeoutEnabled = true
-	co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolTimeout = t, t, t, t
-	c := goredis.NewClient(co)
+	c, err := billingredis.NewClient(url, t)
+	if err != nil {
+		return nil, fmt.Errorf("risk: %w", err) // never the URL: it may hold a password
+	}
 	r, err := New(c, o)
 	if err != nil {
 		c.Close()
@@ -278,21 +265,9 @@ func (r *Risk) failed(ctx context.Context, doing string, stage billing.RiskStage
 	return fmt.Errorf("risk: %s in Redis: %w", doing, err)
 }
 
-// hash is how a number or a prefix appears in keys: the hex of the first
-// 16 bytes of HMAC-SHA256(salt, v), or without a salt of SHA-256 of the
-// prefix and v.
-func (r *Risk) hash(v string) string {
-	var sum []byte
-	if len(r.salt) > 0 {
-		m := hmac.New(sha256.New, r.salt)
-		m.Write([]byte(v))
-		sum = m.Sum(nil)
-	} else {
-		h := sha256.Sum256([]byte(r.prefix + "\x00" + v))
-		sum = h[:]
-	}
-	return hex.EncodeToString(sum[:16])
-}
+// hash is how a number or a prefix appears in keys (billing/redis.KeyHash:
+// the keyed hash the frequency rules use too).
+func (r *Risk) hash(v string) string { return billingredis.KeyHash(r.salt, r.prefix, v) }
 
 // prefixOf is msisdn's prefix as the block list holds it: its first
 // PrefixLength digits, after the plus when it has one.

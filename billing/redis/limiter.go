@@ -77,9 +77,6 @@ package redis
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -133,11 +130,6 @@ type Limiter struct {
 
 var _ billing.Limiter = (*Limiter)(nil)
 
-// ErrContextTimeoutDisabled is returned by New for a client built without
-// ContextTimeoutEnabled: such a client ignores the per-call deadline and a
-// hung Redis would hold a payment for the client's ReadTimeout.
-var ErrContextTimeoutDisabled = errors.New("redis client must be created with ContextTimeoutEnabled: true")
-
 // Open connects to the Redis named by a redis:// or rediss:// URL (as in
 // REDIS_URL). The client it creates honours the per-call deadline
 // (ContextTimeoutEnabled) and uses Options.Timeout for dial, read, write and
@@ -145,16 +137,11 @@ var ErrContextTimeoutDisabled = errors.New("redis client must be created with Co
 // releases the client.
 func Open(url string, opts Options) (*Limiter, error) {
 	opts = opts.withDefaults()
-	co, err := goredis.ParseURL(url)
+	c, err := NewClient(url, opts.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
+		return nil, err
 	}
-	co.ContextTimeoutEnabled = true
-	co.DialTimeout = opts.Timeout
-	co.ReadTimeout = opts.Timeout
-	co.WriteTimeout = opts.Timeout
-	co.PoolTimeout = opts.Timeout
-	l := newLimiter(goredis.NewClient(co), opts)
+	l := newLimiter(c, opts)
 	l.owned = true
 	return l, nil
 }
@@ -164,15 +151,8 @@ func Open(url string, opts Options) (*Limiter, error) {
 // *goredis.Client or *goredis.ClusterClient built without
 // ContextTimeoutEnabled. Close does not close a client passed to New.
 func New(client goredis.UniversalClient, opts Options) (*Limiter, error) {
-	switch c := client.(type) {
-	case *goredis.Client:
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, ErrContextTimeoutDisabled
-		}
-	case *goredis.ClusterClient:
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, ErrContextTimeoutDisabled
-		}
+	if err := CheckClient(client); err != nil {
+		return nil, err
 	}
 	return newLimiter(client, opts.withDefaults()), nil
 }
@@ -200,16 +180,7 @@ func Limit(rule billing.Rule) redis_rate.Limit {
 
 // Key is the Redis key that Allow uses for rule and key (see Keys).
 func (l *Limiter) Key(rule billing.Rule, key string) string {
-	var sum []byte
-	if len(l.opts.KeySalt) > 0 {
-		m := hmac.New(sha256.New, l.opts.KeySalt)
-		m.Write([]byte(key))
-		sum = m.Sum(nil)
-	} else {
-		h := sha256.Sum256([]byte(l.opts.Prefix + "\x00" + key))
-		sum = h[:]
-	}
-	return l.opts.Prefix + rule.Name + ":" + hex.EncodeToString(sum[:16])
+	return l.opts.Prefix + rule.Name + ":" + KeyHash(l.opts.KeySalt, l.opts.Prefix, key)
 }
 
 // rateKeyPrefix is what redis_rate puts in front of every key it is given.
