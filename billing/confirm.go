@@ -51,7 +51,9 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (out Result, out
 		return Result{}, err
 	}
 	wrong := false
-	res, err := e.charge(ctx, r.Source, r.MSISDN, chargeOpts{byCode: !r.CodeFromChannel}, func(tx Tx, now time.Time) (Order, *Event, error) {
+	opt := chargeOpts{byCode: !r.CodeFromChannel}
+	opt.pre = e.precheckConfirm(ctx, r, opt.byCode)
+	res, err := e.charge(ctx, r.Source, r.MSISDN, opt, func(tx Tx, now time.Time) (Order, *Event, error) {
 		o, ev, err := e.verifyCode(ctx, tx, r, now)
 		wrong = ev != nil && ev.wrongCode
 		return o, ev, err
@@ -92,6 +94,9 @@ type chargeOpts struct {
 	// release: an operator released a held payment: the risk rules and the
 	// frequency rules (a subscriber's pace) are not asked again; the limits are.
 	release bool
+	// pre: the risk rules' verdict asked before the transaction (nil: ask
+	// inside it).
+	pre *riskPrecheck
 }
 
 // charge is Confirm and Charge: in one transaction, find the order (or the
@@ -112,7 +117,7 @@ func (e *Engine) charge(ctx context.Context, src Source, msisdn string, opt char
 		}
 		if ev == nil && !opt.release {
 			var done *Result
-			if done, ev, err = e.screenConfirm(ctx, tx, src, o, opt.byCode, now); err != nil {
+			if done, ev, err = e.screenConfirm(ctx, tx, src, o, opt.byCode, opt.pre, now); err != nil {
 				return err
 			}
 			if done != nil { // a fresh code: its prompt is written

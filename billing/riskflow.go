@@ -212,19 +212,81 @@ func listEvidence(en RiskListEntry) string {
 	return s
 }
 
-// screenConfirm runs the lists and rules on an order about to be charged
-// (a right code, a merchant's confirmation or a renewal), inside the
-// charge's transaction. It returns the result when the step ends here
-// (a fresh code: the new prompt is written) or the refusal event (held,
-// blocked, busy: the order moved accordingly); neither: go on to reserve.
-func (e *Engine) screenConfirm(ctx context.Context, tx Tx, src Source, o Order, byCode bool, now time.Time) (*Result, *Event, error) {
+// riskPrecheck is the rules' verdict on a confirmation asked before its
+// transaction, on the order as a read outside it saw it.
+type riskPrecheck struct {
+	check   RiskCheck
+	verdict RiskVerdict
+	ok      bool // false: the rules could not answer (fail closed)
+}
+
+// confirmCheck is the rules' view of order o about to be charged.
+func confirmCheck(ch Channel, o Order, byCode bool, now time.Time) RiskCheck {
 	prompted := o.PromptedAt
 	if prompted.IsZero() {
 		prompted = o.CreatedAt
 	}
-	c := RiskCheck{Stage: RiskConfirm, Channel: src.Channel, MSISDN: o.MSISDN, Merchant: o.Merchant, Amount: o.Amount,
+	return RiskCheck{Stage: RiskConfirm, Channel: ch, MSISDN: o.MSISDN, Merchant: o.Merchant, Amount: o.Amount,
 		Method: o.Method, At: now, OrderID: o.ID, ByCode: byCode, PromptedAt: prompted, FreshCodes: o.FreshCodes}
-	v, ok := e.assess(ctx, c)
+}
+
+// precheckConfirm asks the rules about the order r's code names, before
+// the charge's transaction: the Redis round trip then holds no row lock,
+// no member of a group commit and not the embedded store's one writer.
+// The transaction uses the verdict only when it finds the same order with
+// the same code generation (riskPrecheck.covers); otherwise (no order
+// seen, another code, the read failed) it asks the rules itself, as it
+// always did. The rules' counters may then count a confirmation that the
+// transaction refuses (a wrong wallet password, a lock-out that began
+// meanwhile): it errs towards holding, never towards charging.
+func (e *Engine) precheckConfirm(ctx context.Context, r ConfirmRequest, byCode bool) *riskPrecheck {
+	if e.risk == nil || r.Code == "" {
+		return nil
+	}
+	now := e.clock.Now()
+	orders, err := e.store.PeekOrders(ctx, r.MSISDN, now.Add(-confirmLookback-e.cfg.CodeValidity))
+	if err != nil {
+		return nil // the transaction asks
+	}
+	for _, o := range orders {
+		if o.Status != OrderPending || o.Code != r.Code || !o.ExpiresAt.After(now) || (r.OrderID != 0 && o.ID != r.OrderID) {
+			continue
+		}
+		c := confirmCheck(r.Channel, o, byCode, now)
+		v, ok := e.assess(ctx, c)
+		return &riskPrecheck{check: c, verdict: v, ok: ok}
+	}
+	return nil
+}
+
+// covers reports whether p was asked about order o as the transaction
+// reads it: the same order, code generation and channel.
+func (p *riskPrecheck) covers(o Order, ch Channel, byCode bool) bool {
+	if p == nil || p.check.OrderID != o.ID || p.check.FreshCodes != o.FreshCodes || p.check.ByCode != byCode || p.check.Channel != ch {
+		return false
+	}
+	c := confirmCheck(ch, o, byCode, p.check.At)
+	return c.PromptedAt.Equal(p.check.PromptedAt) && c.Amount == p.check.Amount && c.Merchant == p.check.Merchant
+}
+
+// screenConfirm runs the lists and rules on an order about to be charged
+// (a right code, a merchant's confirmation or a renewal), inside the
+// charge's transaction, with pre's verdict when it covers o. It returns
+// the result when the step ends here (a fresh code: the new prompt is
+// written) or the refusal event (held, blocked, busy: the order moved
+// accordingly); neither: go on to reserve.
+func (e *Engine) screenConfirm(ctx context.Context, tx Tx, src Source, o Order, byCode bool, pre *riskPrecheck, now time.Time) (*Result, *Event, error) {
+	var (
+		c  RiskCheck
+		v  RiskVerdict
+		ok bool
+	)
+	if pre.covers(o, src.Channel, byCode) {
+		c, v, ok = pre.check, pre.verdict, pre.ok
+	} else {
+		c = confirmCheck(src.Channel, o, byCode, now)
+		v, ok = e.assess(ctx, c)
+	}
 	rv, err := e.screen(ctx, tx, riskStep{check: c, order: &o}, v, !ok)
 	if err != nil {
 		return nil, nil, err

@@ -287,6 +287,20 @@ func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([
 	return pgx.CollectRows(rows, scanOrder)
 }
 
+// PeekOrders implements billing.Store: one statement on the pool, outside
+// the group commits.
+func (s *Store) PeekOrders(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
+	rows, err := s.pool.Query(ctx, sqlPeekOrders, msisdn, since)
+	if err != nil {
+		return nil, fmt.Errorf("peeking at recent orders: %w", mapErr(err))
+	}
+	os, err := pgx.CollectRows(rows, scanOrder)
+	if err != nil {
+		return nil, fmt.Errorf("peeking at recent orders: %w", mapErr(err))
+	}
+	return os, nil
+}
+
 func (t *tx) UpdateOrder(ctx context.Context, o billing.Order) error {
 	return later(ctx, t.tx, "updating the order", true, sqlUpdateOrder, o.ID, string(o.Status), nullString(string(o.Reason)), o.Attempts, o.UpdatedAt)
 }

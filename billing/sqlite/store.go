@@ -243,11 +243,22 @@ func (t *txImpl) FindPendingOrder(ctx context.Context, msisdn, merchant, product
 	return o, nil
 }
 
+const sqlOrdersSince = `SELECT ` + orderCols + ` FROM orders
+		WHERE msisdn = ? AND created_at >= ? ORDER BY created_at DESC, id DESC`
+
 func (t *txImpl) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
-	os, err := t.orders(ctx, `SELECT `+orderCols+` FROM orders
-		WHERE msisdn = ? AND created_at >= ? ORDER BY created_at DESC, id DESC`, msisdn, ts(since))
+	os, err := queryOrders(ctx, t.tx, sqlOrdersSince, msisdn, ts(since))
 	if err != nil {
 		return nil, fmt.Errorf("reading recent orders: %w", err)
+	}
+	return os, nil
+}
+
+// PeekOrders implements billing.Store: on a reader, never the writer.
+func (s *Store) PeekOrders(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
+	os, err := queryOrders(ctx, s.reader, sqlOrdersSince, msisdn, ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("peeking at recent orders: %w", err)
 	}
 	return os, nil
 }
@@ -271,7 +282,14 @@ func (t *txImpl) DueOrders(ctx context.Context, now time.Time, limit int) ([]bil
 }
 
 func (t *txImpl) orders(ctx context.Context, query string, args ...any) ([]billing.Order, error) {
-	rows, err := t.tx.QueryContext(ctx, query, args...)
+	return queryOrders(ctx, t.tx, query, args...)
+}
+
+// queryOrders runs a query of orderCols on a transaction or a pool.
+func queryOrders(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]billing.Order, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ func RunRiskEngine(t *testing.T, open Open) {
 		{"FailsClosed", testRiskFailsClosed},
 		{"Learns", testRiskLearns},
 		{"ReleaseKeepsLimits", testRiskReleaseKeepsLimits},
+		{"AskedBeforeTheTransaction", testRiskAskedBeforeTx},
+		{"StalePrecheckAskedAgain", testRiskStalePrecheck},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,6 +420,97 @@ func testRiskReleaseKeepsLimits(t *testing.T, open Open) {
 	}
 	if q := e.quota(phoneA); q.DaySpent != 3000 {
 		t.Fatalf("day spent %s, want 30.00", q.DaySpent)
+	}
+}
+
+// testRiskAskedBeforeTx: a confirmation asks the rules before its
+// transaction, once. The script proves it: while it answers it takes the
+// order's row lock in a transaction of its own, which cannot happen while
+// the confirmation's transaction holds that lock (or, embedded, the one
+// writer).
+func testRiskAskedBeforeTx(t *testing.T, open Open) {
+	e := newRuleEnv(t, open, nil)
+	var lockErr error
+	e.risk.set(func(c billing.RiskCheck) (billing.RiskVerdict, error) {
+		if c.Stage != billing.RiskConfirm {
+			return billing.RiskVerdict{}, nil
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- e.store.InTx(e.ctx, func(tx billing.Tx) error {
+				_, err := tx.GetOrder(e.ctx, c.OrderID)
+				return err
+			})
+		}()
+		select { // a bound on a wait that fails the test, not a pause
+		case lockErr = <-done:
+		case <-time.After(5 * time.Second):
+			lockErr = errors.New("still waiting after 5 s")
+		}
+		return billing.RiskVerdict{}, nil
+	})
+	r, code := e.buy(phoneA, open1, "VIP")
+	if res := e.mo(phoneA, open1, code); res.Outcome != billing.OutcomeCharged {
+		t.Fatalf("%+v, want charged", res)
+	}
+	e.risk.mu.Lock()
+	defer e.risk.mu.Unlock()
+	if lockErr != nil {
+		t.Fatalf("the rules were asked while the confirmation held the order: locking it meanwhile: %v", lockErr)
+	}
+	var confirms []billing.RiskCheck
+	for _, c := range e.risk.Checks {
+		if c.Stage == billing.RiskConfirm {
+			confirms = append(confirms, c)
+		}
+	}
+	if len(confirms) != 1 || confirms[0].OrderID != r.OrderID || !confirms[0].ByCode || confirms[0].FreshCodes != 0 {
+		t.Fatalf("confirm checks %+v, want one of order %d by code", confirms, r.OrderID)
+	}
+}
+
+// testRiskStalePrecheck: when the order changes between the look before
+// the transaction and the transaction (here: a fresh code with the same
+// digits, written while the rules answer), the verdict asked before is
+// not used; the transaction asks about the order it locked.
+func testRiskStalePrecheck(t *testing.T, open Open) {
+	e := newRuleEnv(t, open, nil)
+	r, code := e.buy(phoneA, open1, "VIP")
+	e.risk.set(func(c billing.RiskCheck) (billing.RiskVerdict, error) {
+		if c.Stage != billing.RiskConfirm || c.FreshCodes > 0 {
+			return billing.RiskVerdict{}, nil
+		}
+		err := e.store.InTx(e.ctx, func(tx billing.Tx) error {
+			o, err := tx.GetOrder(e.ctx, c.OrderID)
+			if err != nil {
+				return err
+			}
+			o.FreshCodes++
+			o.PromptedAt = c.At.Add(-time.Minute)
+			return tx.RenewOrderCode(e.ctx, o)
+		})
+		if err != nil {
+			return billing.RiskVerdict{}, err
+		}
+		// What this verdict says must not be applied to the renewed order.
+		return billing.RiskVerdict{Findings: []billing.RiskFinding{{Rule: "merchant_burst", Action: billing.RiskHold, Evidence: "stale"}}}, nil
+	})
+	if res := e.mo(phoneA, open1, code); res.Outcome != billing.OutcomeCharged || res.OrderID != r.OrderID {
+		t.Fatalf("%+v, want order %d charged (the stale verdict's hold applied?)", res, r.OrderID)
+	}
+	e.risk.mu.Lock()
+	defer e.risk.mu.Unlock()
+	var gens []int
+	for _, c := range e.risk.Checks {
+		if c.Stage == billing.RiskConfirm {
+			gens = append(gens, c.FreshCodes)
+		}
+	}
+	if len(gens) != 2 || gens[0] != 0 || gens[1] != 1 {
+		t.Fatalf("confirm checks of code generations %v, want [0 1]: asked before, then again on the renewed order", gens)
+	}
+	if ds := e.decisions(); len(ds) != 0 {
+		t.Fatalf("decisions %+v, want none", ds)
 	}
 }
 
