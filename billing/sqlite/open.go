@@ -92,7 +92,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 
 	r := common
 	r.Add("_pragma", "query_only(ON)")
-	reader, err := sql.Open("sqlite", "file:"+path+"?"+r.Encode())
+	// The readers keep their compiled statements too (stmtcache.go).
+	reader, err := sql.Open(cachedDriverName, "file:"+path+"?"+r.Encode())
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
