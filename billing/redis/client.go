@@ -48,6 +48,9 @@ func NewClient(url string, timeout time.Duration) (*goredis.Client, error) {
 		return nil, errors.New("the Redis URL does not parse")
 	}
 	co.ContextTimeoutEnabled = true
+	if d := inProcessDialer(co.Addr); d != nil { // the embedded server: through memory
+		co.Dialer = d
+	}
 	co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolTimeout = timeout, timeout, timeout, timeout
 	return goredis.NewClient(co), nil
 }
