@@ -61,11 +61,15 @@ type Options struct {
 	// for the MO ack latency at a given load); 0 begins each as soon as a
 	// subscriber is free (closed loop, for the highest rate). InFlight
 	// still bounds the payments under way.
-	Rate      float64
-	Binds     int // SMPP binds from the gateway to the simulator [2]
-	Window    int // submit_sm window of each bind [10, the gateway's default]
-	MaxConns  int // the gateway's database.max_conns [0: the gateway's default]
-	MTTimeout time.Duration
+	Rate     float64
+	Binds    int // SMPP binds from the gateway to the simulator [2]
+	Window   int // submit_sm window of each bind [10, the gateway's default]
+	MaxConns int // the gateway's database.max_conns [0: the gateway's default]
+	// NoFrequency turns the frequency rules off; by default they are on,
+	// with limits no subscriber reaches, so that their limiter calls are
+	// measured (three a payment).
+	NoFrequency bool
+	MTTimeout   time.Duration
 
 	// PGBench: the database ceiling; "" finds pgbench, "off" skips it.
 	PGBench        string
@@ -177,6 +181,7 @@ type Setup struct {
 	Binds       int     `json:"binds"`
 	Window      int     `json:"window"`
 	MaxConns    int     `json:"max_conns,omitempty"`
+	NoFrequency bool    `json:"no_frequency_rules,omitempty"`
 }
 
 // Clean reports whether the run was what a healthy gateway produces: every
@@ -197,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	runID := time.Now().Unix()
 	rep := &Report{Started: time.Now().UTC(), Store: "postgres", Rejections: map[string]int64{},
 		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAvg: loadAvg()},
-		Setup:   Setup{Payments: o.Payments, Subscribers: o.Subscribers, InFlight: o.InFlight, Rate: o.Rate, Binds: o.Binds, Window: o.Window, MaxConns: o.MaxConns}}
+		Setup:   Setup{Payments: o.Payments, Subscribers: o.Subscribers, InFlight: o.InFlight, Rate: o.Rate, Binds: o.Binds, Window: o.Window, MaxConns: o.MaxConns, NoFrequency: o.NoFrequency}}
 	if o.Payments == 0 {
 		rep.Setup.Duration = o.Duration.Seconds()
 	}
@@ -460,7 +465,7 @@ const PaymentScriptName = "loadtest/payment.pgbench"
 const benchMerchant = "8001"
 
 // gatewayConfig is the bench's configuration: one merchant, limits and
-// frequency rules that let every subscriber pay again and again (the bench
+// frequency rules (benchFrequency) that let every subscriber pay again and again (the bench
 // measures throughput, not the rules), refusal texts the subscribers can
 // read, the simulator's binds.
 func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.Config, error) {
@@ -477,7 +482,7 @@ func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.C
 			"phone": map[string]any{"per_payment": "30.00", "daily": "10000000.00", "monthly": "10000000.00"},
 			"card":  map[string]any{"per_payment": "30.00", "daily": "10000000.00", "monthly": "10000000.00"},
 		},
-		"frequency": map[string]any{"min_interval": "0s", "purchases_per_hour": 0, "confirmations_per_order": 0},
+		"frequency": benchFrequency(o.NoFrequency),
 		"accounts":  map[string]any{"auto_open": true, "credit_limit": "100000000.00"},
 		"merchants": []map[string]any{{
 			"code": benchMerchant, "name": "星辰游戏", "open_amount": true,
@@ -510,6 +515,16 @@ func gatewayConfig(o Options, dbURL, prefix, dataDir, simAddr string) (*config.C
 		return nil, fmt.Errorf("the bench's gateway configuration: %w", err)
 	}
 	return c, nil
+}
+
+// benchFrequency keeps the frequency rules on (unless off), each asking
+// the limiter at every payment as in production, with limits no simulated
+// subscriber reaches: it pays about once a second at the most.
+func benchFrequency(off bool) map[string]any {
+	if off {
+		return map[string]any{"min_interval": "0s", "purchases_per_hour": 0, "confirmations_per_order": 0}
+	}
+	return map[string]any{"min_interval": "1ms", "purchases_per_hour": 1_000_000, "confirmations_per_order": 1000}
 }
 
 // benchRisk keeps the risk rules on, so that their cost (one Redis round

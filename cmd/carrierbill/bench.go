@@ -36,6 +36,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Binds, "binds", 2, "SMPP binds from the gateway to the simulator")
 	fs.IntVar(&o.Window, "window", 10, "submit_sm window of each bind")
 	fs.IntVar(&o.MaxConns, "max-conns", 0, "the gateway's database.max_conns (0: its default)")
+	fs.BoolVar(&o.NoFrequency, "no-frequency", false, "switch the frequency rules off (by default on, with limits no subscriber reaches, so their limiter calls are measured)")
 	fs.StringVar(&o.PGBench, "pgbench", "", `pgbench binary for the database ceiling ("" finds it, "off" skips it)`)
 	fs.IntVar(&o.PGBenchClients, "pgbench-clients", 32, "pgbench connections")
 	fs.DurationVar(&o.SMPPCeiling, "smpp-ceiling", 10*time.Second, "how long the SMPP-only ceiling runs (negative skips it)")
