@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -41,13 +42,18 @@ import (
 const EmbeddedFile = "carrierbill.db"
 
 // defaultMaxConns is the PostgreSQL pool's size when neither the
-// configuration nor the URL (pool_max_conns) sets one.
-const defaultMaxConns = 32
+// configuration nor the URL (pool_max_conns) sets one: 4 per core, at
+// least 8. The bench on 2 cores (BENCHMARKS.md, issue 11) did 118–130
+// payments/s with 32 connections and 171–200 with 6 to 12: past a few
+// backends per core the server's CPU goes to switching between them, and
+// the groups of transactions grow when fewer run at once.
+func defaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
 
 // Options say where the stores are and what to open.
 type Options struct {
 	// DatabaseURL is PostgreSQL's URL; empty opens the embedded store under
-	// DataDir. MaxConns caps the pool (0: 32, or the URL's pool_max_conns).
+	// DataDir. MaxConns caps the pool (0: 4 per core, at least 8, or the
+	// URL's pool_max_conns).
 	DatabaseURL string
 	MaxConns    int
 	// Schema, when set, is the PostgreSQL schema every connection uses
@@ -183,7 +189,7 @@ func (s *Set) openPostgres(ctx context.Context, o Options) error {
 	} else if !strings.Contains(o.DatabaseURL, "pool_max_conns") {
 		// The gateway's groups of transactions, MO intake, claims and
 		// sweeps each hold a connection at once (issue 11).
-		pcfg.MaxConns = max(pcfg.MaxConns, defaultMaxConns)
+		pcfg.MaxConns = max(pcfg.MaxConns, defaultMaxConns())
 	}
 	if o.Schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
