@@ -52,9 +52,10 @@ func (e *Engine) Confirm(ctx context.Context, r ConfirmRequest) (out Result, out
 	}
 	wrong := false
 	opt := chargeOpts{byCode: !r.CodeFromChannel}
-	opt.pre = e.precheckConfirm(ctx, r, opt.byCode)
+	seen, pre := e.peekConfirm(ctx, r, opt.byCode)
+	opt.pre = pre
 	res, err := e.charge(ctx, r.Source, r.MSISDN, opt, func(tx Tx, now time.Time) (Order, *Event, error) {
-		o, ev, err := e.verifyCode(ctx, tx, r, now)
+		o, ev, err := e.verifyCode(ctx, tx, r, seen, now)
 		wrong = ev != nil && ev.wrongCode
 		return o, ev, err
 	})
@@ -155,9 +156,10 @@ func (e *Engine) charge(ctx context.Context, src Source, msisdn string, opt char
 }
 
 // verifyCode finds the order r confirms and checks its code (and, for a
-// card order, the wallet password) under the number's code guard. It
-// returns the order to reserve, or the refusal event.
-func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, now time.Time) (Order, *Event, error) {
+// card order, the wallet password) under the number's code guard; seen is
+// the order a look before the transaction found (0: none). It returns the
+// order to reserve, or the refusal event.
+func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, seen int64, now time.Time) (Order, *Event, error) {
 	refusal := func(reason Reason, o *Order) *Event {
 		ev := &Event{Reason: reason, Order: o}
 		if o != nil {
@@ -174,7 +176,7 @@ func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, now ti
 		ev.RetryAfter = wait
 		return Order{}, ev, nil
 	}
-	match, pending, err := e.findByCode(ctx, tx, r, now)
+	match, pending, err := e.findByCode(ctx, tx, r, seen, now)
 	if err != nil {
 		return Order{}, nil, err
 	}
@@ -251,8 +253,21 @@ func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, now ti
 
 // findByCode returns the order the code names (nil: none) and the
 // number's pending orders newest first (what a wrong code was compared
-// with). With r.OrderID only that order is compared.
-func (e *Engine) findByCode(ctx context.Context, tx Tx, r ConfirmRequest, now time.Time) (*Order, []Order, error) {
+// with). With r.OrderID only that order is compared. seen (0: none) is the
+// pending order with this code that a look before the transaction found:
+// read alone, by its key, and still pending with this code, it is the
+// order every order of the number would have named (the newest pending
+// order with the code, as PeekOrders lists them newest first).
+func (e *Engine) findByCode(ctx context.Context, tx Tx, r ConfirmRequest, seen int64, now time.Time) (*Order, []Order, error) {
+	if seen != 0 && r.OrderID == 0 {
+		o, err := tx.GetOrder(ctx, seen)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, nil, fmt.Errorf("reading order %d: %w", seen, err)
+		}
+		if err == nil && o.MSISDN == r.MSISDN && o.Code == r.Code && o.Status == OrderPending {
+			return &o, nil, nil
+		}
+	}
 	if r.OrderID != 0 {
 		o, err := tx.GetOrder(ctx, r.OrderID)
 		if errors.Is(err, ErrNotFound) {

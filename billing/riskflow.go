@@ -230,33 +230,41 @@ func confirmCheck(ch Channel, o Order, byCode bool, now time.Time) RiskCheck {
 		Method: o.Method, At: now, OrderID: o.ID, ByCode: byCode, PromptedAt: prompted, FreshCodes: o.FreshCodes}
 }
 
-// precheckConfirm asks the rules about the order r's code names, before
-// the charge's transaction: the Redis round trip then holds no row lock,
-// no member of a group commit and not the embedded store's one writer.
+// peekConfirm looks, before the charge's transaction and without a lock,
+// for the pending order r's code names (PeekOrders), and asks the rules
+// about it there: the Redis round trip then holds no row lock, no member
+// of a group commit and not the embedded store's one writer. It returns
+// the order's id (0: none seen), which the transaction reads first, by its
+// key, instead of every order of the number; and the verdict (nil: the
+// rules are off, or nothing was seen).
+//
 // The transaction uses the verdict only when it finds the same order with
 // the same code generation (riskPrecheck.covers); otherwise (no order
 // seen, another code, the read failed) it asks the rules itself, as it
 // always did. The rules' counters may then count a confirmation that the
 // transaction refuses (a wrong wallet password, a lock-out that began
 // meanwhile): it errs towards holding, never towards charging.
-func (e *Engine) precheckConfirm(ctx context.Context, r ConfirmRequest, byCode bool) *riskPrecheck {
-	if e.risk == nil || r.Code == "" {
-		return nil
+func (e *Engine) peekConfirm(ctx context.Context, r ConfirmRequest, byCode bool) (int64, *riskPrecheck) {
+	if r.Code == "" {
+		return 0, nil
 	}
 	now := e.clock.Now()
 	orders, err := e.store.PeekOrders(ctx, r.MSISDN, now.Add(-confirmLookback-e.cfg.CodeValidity))
 	if err != nil {
-		return nil // the transaction asks
+		return 0, nil // the transaction reads and asks
 	}
-	for _, o := range orders {
-		if o.Status != OrderPending || o.Code != r.Code || !o.ExpiresAt.After(now) || (r.OrderID != 0 && o.ID != r.OrderID) {
+	for _, o := range orders { // the newest pending order with the code, as findByCode picks it
+		if o.Status != OrderPending || o.Code != r.Code || (r.OrderID != 0 && o.ID != r.OrderID) {
 			continue
+		}
+		if e.risk == nil || !o.ExpiresAt.After(now) { // expired: the transaction answers so
+			return o.ID, nil
 		}
 		c := confirmCheck(r.Channel, o, byCode, now)
 		v, ok := e.assess(ctx, c)
-		return &riskPrecheck{check: c, verdict: v, ok: ok}
+		return o.ID, &riskPrecheck{check: c, verdict: v, ok: ok}
 	}
-	return nil
+	return 0, nil
 }
 
 // covers reports whether p was asked about order o as the transaction
