@@ -123,8 +123,10 @@ const (
 		WHERE status = 'pending' AND created_at < $1::timestamptz ORDER BY created_at, id LIMIT $2::int
 		FOR UPDATE SKIP LOCKED`
 
-	sqlInsertPosting = `INSERT INTO ledger_entries (txn, kind, account, merchant, amount_fen, charge_id, refund_id, created_at)
-		VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::timestamptz)`
+	// sqlInsertPostings writes a transaction's postings in one statement,
+	// in their order.
+	sqlInsertPostings = `INSERT INTO ledger_entries (txn, kind, account, merchant, amount_fen, charge_id, refund_id, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[])`
 
 	sqlInsertRefund = `INSERT INTO refunds (charge_id, idempotency_key, amount_fen, reason, created_at)
 		VALUES ($1::bigint, $2::text, $3::bigint, $4::text, $5::timestamptz) RETURNING id`

@@ -375,26 +375,22 @@ func (t *tx) StaleCharges(ctx context.Context, before time.Time, limit int) ([]b
 	return pgx.CollectRows(rows, scanCharge)
 }
 
+// InsertPostings implements billing.Tx: one statement for them all.
 func (t *tx) InsertPostings(ctx context.Context, ps []billing.Posting) error {
-	if _, ok := t.tx.(*groupTx); ok {
-		for _, p := range ps {
-			var refund *int64
-			if p.RefundID != 0 {
-				refund = &p.RefundID
-			}
-			_ = later(ctx, t.tx, "writing the ledger", false, sqlInsertPosting, p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, p.CreatedAt)
-		}
+	if len(ps) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	for _, p := range ps {
-		var refund *int64
+	n := len(ps)
+	txn, kind, account, merchant := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amount, charge, refund, at := make([]int64, n), make([]int64, n), make([]*int64, n), make([]time.Time, n)
+	for i, p := range ps {
+		txn[i], kind[i], account[i], merchant[i] = p.Txn, string(p.Kind), p.Account, p.Merchant
+		amount[i], charge[i], at[i] = int64(p.Amount), p.ChargeID, p.CreatedAt
 		if p.RefundID != 0 {
-			refund = &p.RefundID
+			refund[i] = &ps[i].RefundID
 		}
-		b.Queue(sqlInsertPosting, p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, p.CreatedAt)
 	}
-	return mapErr(t.tx.SendBatch(ctx, b).Close())
+	return later(ctx, t.tx, "writing the ledger", false, sqlInsertPostings, txn, kind, account, merchant, amount, charge, refund, at)
 }
 
 func (t *tx) InsertRefund(ctx context.Context, r billing.Refund) (int64, error) {
