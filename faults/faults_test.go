@@ -300,12 +300,7 @@ func (e *env) start(systemID string) *gateway {
 		e.t.Fatal(err)
 	}
 	cmd := exec.Command(e.bin, "serve", "-config", cfg)
-	for _, kv := range os.Environ() { // the configuration file decides, not the caller's environment
-		if k, _, _ := strings.Cut(kv, "="); k != "DATABASE_URL" && k != "REDIS_URL" && !strings.HasPrefix(k, "CARRIERBILL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, e.extraEnv...)
+	cmd.Env = e.childEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -511,7 +506,9 @@ func (e *env) finish(name string, took time.Duration) {
 	mos, paid, dups := e.check(db)
 	e.checkBank(db)
 	e.checkOCS(db)
-	out, err := exec.Command(e.bin, "verify", "-config", e.config("gw1")).CombinedOutput()
+	verify := exec.Command(e.bin, "verify", "-config", e.config("gw1"))
+	verify.Env = e.childEnv()
+	out, err := verify.CombinedOutput()
 	if err != nil {
 		t.Errorf("carrierbill verify after %s: %v\n%s", name, err, out)
 	}
@@ -636,4 +633,18 @@ func (e *env) quiesce(db store) error {
 		e.pause(200*time.Millisecond, 201*time.Millisecond)
 	}
 	return fmt.Errorf("after %s: %s", e.sz.quietTimeout, last)
+}
+
+// childEnv is the environment of the gateways and tools the test runs: the
+// configuration file decides, not the caller's environment (an exported
+// DATABASE_URL would point them all at another database), plus the
+// scenario's own variables.
+func (e *env) childEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "DATABASE_URL" && k != "REDIS_URL" && !strings.HasPrefix(k, "CARRIERBILL_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, e.extraEnv...)
 }
