@@ -220,14 +220,19 @@ type riskPrecheck struct {
 	ok      bool // false: the rules could not answer (fail closed)
 }
 
+// promptedAt is when o's current code was prompted: its last fresh code,
+// or its creation.
+func promptedAt(o Order) time.Time {
+	if o.PromptedAt.IsZero() {
+		return o.CreatedAt
+	}
+	return o.PromptedAt
+}
+
 // confirmCheck is the rules' view of order o about to be charged.
 func confirmCheck(ch Channel, o Order, byCode bool, now time.Time) RiskCheck {
-	prompted := o.PromptedAt
-	if prompted.IsZero() {
-		prompted = o.CreatedAt
-	}
 	return RiskCheck{Stage: RiskConfirm, Channel: ch, MSISDN: o.MSISDN, Merchant: o.Merchant, Amount: o.Amount,
-		Method: o.Method, At: now, OrderID: o.ID, ByCode: byCode, PromptedAt: prompted, FreshCodes: o.FreshCodes}
+		Method: o.Method, At: now, OrderID: o.ID, ByCode: byCode, PromptedAt: promptedAt(o), FreshCodes: o.FreshCodes}
 }
 
 // peekConfirm looks, before the charge's transaction and without a lock,
@@ -270,11 +275,8 @@ func (e *Engine) peekConfirm(ctx context.Context, r ConfirmRequest, byCode bool)
 // covers reports whether p was asked about order o as the transaction
 // reads it: the same order, code generation and channel.
 func (p *riskPrecheck) covers(o Order, ch Channel, byCode bool) bool {
-	if p == nil || p.check.OrderID != o.ID || p.check.FreshCodes != o.FreshCodes || p.check.ByCode != byCode || p.check.Channel != ch {
-		return false
-	}
-	c := confirmCheck(ch, o, byCode, p.check.At)
-	return c.PromptedAt.Equal(p.check.PromptedAt) && c.Amount == p.check.Amount && c.Merchant == p.check.Merchant
+	return p != nil && p.check.OrderID == o.ID && p.check.FreshCodes == o.FreshCodes && p.check.ByCode == byCode &&
+		p.check.Channel == ch && p.check.PromptedAt.Equal(promptedAt(o)) && p.check.Amount == o.Amount && p.check.Merchant == o.Merchant
 }
 
 // screenConfirm runs the lists and rules on an order about to be charged

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,15 +35,7 @@ func TestOpsConsoleRiskInChromium(t *testing.T) {
 	h.send(phone, "106580088001", codeOf(t, h.reply(phone, 1)))
 	h.reply(phone, 2)
 
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(func(string, ...any) {}))
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := chromiumContext(t, chrome)
 	base := "http://" + h.g.OpsAddr + "/console/"
 	masked := redact.Phone(phone)
 	var holds, rules, result string

@@ -38,6 +38,22 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// chromiumContext is a headless browser on chrome for the test, closed
+// when it ends, each run bounded by 3 minutes.
+func chromiumContext(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
+	// The browser's newer events that this cdproto cannot decode are
+	// noise, not failures: they go to the test log only with -v.
+	ctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(func(string, ...any) {}))
+	ctx, cancelRun := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelRun(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
 func TestOpsConsoleInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -65,17 +81,7 @@ func TestOpsConsoleInChromium(t *testing.T) {
 	}
 	today := h.g.Clock.Now().In(h.g.Config.Location()).Format("2006-01-02")
 
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	defer cancel()
-	// The browser's newer events that this cdproto cannot decode are
-	// noise, not failures: they go to the test log only with -v.
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(func(string, ...any) {}))
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := chromiumContext(t, chrome)
 
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
