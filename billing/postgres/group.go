@@ -35,6 +35,19 @@ import (
 // A function that hits a serialization failure or a deadlock is rolled back
 // to its savepoint and runs again in a later group, like retryTx.
 //
+// Only a group that holds no other function's locks waits for a lock
+// without bound. Once one function of a group has kept its writes, the
+// group holds that function's row locks until its commit, and a later
+// function that waited for a row another group holds could close a cycle
+// with that group, waiting the same way for one of ours: PostgreSQL finds
+// such a deadlock only after deadlock_timeout (1 s by default), and a
+// group of many functions on a few hot numbers met one after another,
+// outlived groupTimeout and failed whole. So the later functions of a
+// group wait at most laterLockWait for a lock (lock_timeout, set for the
+// rest of the transaction when the first function is kept); one that
+// times out is rolled back to its savepoint and runs again at the head of
+// the queue, the first function of the next group, which may wait.
+//
 // Statements of a group run on the group's own context, never a caller's:
 // with pgx a cancelled statement breaks the connection, which would fail
 // the whole group for one impatient caller. A caller whose context has
@@ -51,6 +64,10 @@ const maxGroup = 48
 // maxLockBusyAttempts bounds the retries of a grouped transaction that
 // found a lock it tries (never waits for) taken.
 const maxLockBusyAttempts = 50
+
+// laterLockWait bounds the lock waits of a group's functions after the
+// first one kept: about what a busy group takes to commit.
+const laterLockWait = "20ms"
 
 // groupTimeout bounds one group's transaction.
 const groupTimeout = 30 * time.Second
@@ -91,12 +108,14 @@ var errNotRun = errors.New("not run")
 func (g *grouper) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	attempts := maxTxAttempts
+	front := false
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		r := &groupReq{ctx: ctx, fn: fn, done: make(chan struct{})}
-		g.submit(r)
+		g.submit(r, front)
+		front = false
 		<-r.done
 		if r.panicked != nil {
 			panic(r.panicked)
@@ -109,6 +128,13 @@ func (g *grouper) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			// Not a conflict: the holder commits with its group soon.
 			attempts = maxLockBusyAttempts
 		}
+		if lockTimedOut(err) {
+			// Waited past laterLockWait behind another group: first of
+			// the next group, where it may wait as long as it takes.
+			attempts = maxLockBusyAttempts
+			front = true
+			continue
+		}
 		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond))))
 		select {
 		case <-ctx.Done():
@@ -120,9 +146,17 @@ func (g *grouper) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return fmt.Errorf("%w: %v", billing.ErrConflict, err)
 }
 
-func (g *grouper) submit(r *groupReq) {
+// submit queues r, at the head of the queue when front, and leads a group
+// when fewer than maxRunning run.
+func (g *grouper) submit(r *groupReq, front bool) {
 	g.mu.Lock()
-	g.queue = append(g.queue, r)
+	if front {
+		g.queue = append(g.queue, nil)
+		copy(g.queue[1:], g.queue)
+		g.queue[0] = r
+	} else {
+		g.queue = append(g.queue, r)
+	}
 	lead := g.running < g.maxRunning
 	if lead {
 		g.running++
@@ -204,7 +238,7 @@ func (g *grouper) run(group []*groupReq) {
 			r.err = r.ctx.Err()
 			continue
 		}
-		r.err = call(r, ctxTx)
+		r.err = call(r, ctxTx, ok == 0)
 		if r.err == nil {
 			ok++
 			continue
@@ -234,8 +268,11 @@ func (g *grouper) run(group []*groupReq) {
 // savepoint and the opening of the next. A function that returned nil
 // while leaving the transaction failed (it swallowed a statement's error)
 // fails too, and a panic becomes an error for the group (its caller
-// panics again with the same value).
-func call(r *groupReq, tx *groupTx) (err error) {
+// panics again with the same value). The first function a group keeps
+// also bounds the lock waits of the functions after it (laterLockWait),
+// in the same round trip, before the release so that no rollback to the
+// next savepoint undoes it.
+func call(r *groupReq, tx *groupTx, first bool) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.panicked = p
@@ -253,7 +290,16 @@ func call(r *groupReq, tx *groupTx) (err error) {
 	if tx.Conn().PgConn().TxStatus() == 'E' {
 		return errors.New("a statement of the transaction failed and its error was ignored")
 	}
+	if first {
+		return tx.flush("SET LOCAL lock_timeout = '"+laterLockWait+"'", "RELEASE SAVEPOINT g", "SAVEPOINT g")
+	}
 	return tx.flush("RELEASE SAVEPOINT g", "SAVEPOINT g")
+}
+
+// lockTimedOut reports a lock wait that outlasted lock_timeout.
+func lockTimedOut(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // groupTx is the pgx.Tx a grouped function sees: its statements run on

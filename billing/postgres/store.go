@@ -63,10 +63,11 @@ var _ billing.Store = (*Store)(nil)
 // another one; it rolls back and runs again, like after a deadlock.
 var errLockBusy = errors.New("postgres: a lock is held by another transaction")
 
-// retryable reports a serialization failure, a deadlock or errLockBusy.
+// retryable reports a serialization failure, a deadlock, errLockBusy or a
+// lock wait that outlasted lock_timeout (grouper: laterLockWait).
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.Is(err, errLockBusy) || errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return errors.Is(err, errLockBusy) || errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03")
 }
 
 // mapErr translates constraint violations to billing's errors by
