@@ -257,7 +257,7 @@ func (e *Engine) verifyCode(ctx context.Context, tx Tx, r ConfirmRequest, seen i
 // pending order with this code that a look before the transaction found:
 // read alone, by its key, and still pending with this code, it is the
 // order every order of the number would have named (the newest pending
-// order with the code, as PeekOrders lists them newest first).
+// order with the code, as PeekPending lists them newest first).
 func (e *Engine) findByCode(ctx context.Context, tx Tx, r ConfirmRequest, seen int64, now time.Time) (*Order, []Order, error) {
 	if seen != 0 && r.OrderID == 0 {
 		o, err := tx.GetOrder(ctx, seen)

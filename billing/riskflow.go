@@ -236,7 +236,7 @@ func confirmCheck(ch Channel, o Order, byCode bool, now time.Time) RiskCheck {
 }
 
 // peekConfirm looks, before the charge's transaction and without a lock,
-// for the pending order r's code names (PeekOrders), and asks the rules
+// for the pending order r's code names (PeekPending), and asks the rules
 // about it there: the Redis round trip then holds no row lock, no member
 // of a group commit and not the embedded store's one writer. It returns
 // the order's id (0: none seen), which the transaction reads first, by its
@@ -254,7 +254,7 @@ func (e *Engine) peekConfirm(ctx context.Context, r ConfirmRequest, byCode bool)
 		return 0, nil
 	}
 	now := e.clock.Now()
-	orders, err := e.store.PeekOrders(ctx, r.MSISDN, now.Add(-confirmLookback-e.cfg.CodeValidity))
+	orders, err := e.store.PeekPending(ctx, r.MSISDN, now.Add(-confirmLookback-e.cfg.CodeValidity))
 	if err != nil {
 		return 0, nil // the transaction reads and asks
 	}

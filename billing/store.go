@@ -59,13 +59,14 @@ type Store interface {
 	// it returns their ids in the order of mos.
 	InsertMOs(ctx context.Context, mos []InboundMO) ([]int64, error)
 
-	// PeekOrders is OrdersSince outside any transaction and without a lock:
-	// what was committed when it ran, which may change before the caller
-	// writes. The engine asks the risk rules on what it sees (before the
+	// PeekPending lists msisdn's pending orders created since, newest
+	// first (OrdersSince's pending ones), outside any transaction and
+	// without a lock: what was committed when it ran, which may change
+	// before the caller writes. The engine asks the risk rules on what it sees (before the
 	// charge's transaction, so that no network call runs while a
 	// transaction holds its locks or the embedded store's one writer) and
 	// applies the verdict only when the transaction reads the same order.
-	PeekOrders(ctx context.Context, msisdn string, since time.Time) ([]Order, error)
+	PeekPending(ctx context.Context, msisdn string, since time.Time) ([]Order, error)
 
 	// SealedMO returns the sealed box of the unprocessed MO id; nil when
 	// there is none (never sealed, or already processed).

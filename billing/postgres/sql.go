@@ -87,8 +87,8 @@ const (
 	sqlOrdersSince = `SELECT ` + orderCols + ` FROM orders
 		WHERE msisdn = $1::text AND created_at >= $2::timestamptz ORDER BY created_at DESC, id DESC FOR UPDATE`
 
-	sqlPeekOrders = `SELECT ` + orderCols + ` FROM orders
-		WHERE msisdn = $1::text AND created_at >= $2::timestamptz ORDER BY created_at DESC, id DESC`
+	sqlPeekPending = `SELECT ` + orderCols + ` FROM orders
+		WHERE msisdn = $1::text AND status = 'pending' AND created_at >= $2::timestamptz ORDER BY created_at DESC, id DESC`
 
 	sqlUpdateOrder = `UPDATE orders SET status = $2::text, reason = $3::text, attempts = $4::int, updated_at = $5::timestamptz
 		WHERE id = $1::bigint`

@@ -302,10 +302,10 @@ func (t *tx) OrdersSince(ctx context.Context, msisdn string, since time.Time) ([
 	return pgx.CollectRows(rows, scanOrder)
 }
 
-// PeekOrders implements billing.Store: one statement on the pool, outside
+// PeekPending implements billing.Store: one statement on the pool, outside
 // the group commits.
-func (s *Store) PeekOrders(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
-	rows, err := s.pool.Query(ctx, sqlPeekOrders, msisdn, since)
+func (s *Store) PeekPending(ctx context.Context, msisdn string, since time.Time) ([]billing.Order, error) {
+	rows, err := s.pool.Query(ctx, sqlPeekPending, msisdn, since)
 	if err != nil {
 		return nil, fmt.Errorf("peeking at recent orders: %w", mapErr(err))
 	}

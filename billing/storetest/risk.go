@@ -575,6 +575,17 @@ func testOrderRiskColumns(t *testing.T, r *riskEnv) {
 	if !plain.PromptedAt.IsZero() || plain.FreshCodes != 0 {
 		t.Errorf("an order without a fresh code read back prompted %v, fresh codes %d", plain.PromptedAt, plain.FreshCodes)
 	}
+	peek := func(want int) {
+		t.Helper()
+		os, err := r.store.PeekPending(r.ctx, o.MSISDN, riskT0.Add(-time.Hour))
+		if err != nil || len(os) != want {
+			t.Fatalf("PeekPending: %d orders, %v; want %d", len(os), err, want)
+		}
+		if want == 1 {
+			check("PeekPending", os[0])
+		}
+	}
+	peek(1)
 	r.tx(func(tx billing.Tx) error {
 		got, err := tx.FindPendingOrder(r.ctx, o.MSISDN, o.Merchant, o.Product, o.Amount, o.Method)
 		if err != nil {
@@ -607,4 +618,5 @@ func testOrderRiskColumns(t *testing.T, r *riskEnv) {
 		t.Fatalf("HeldOrders: %+v, %v", held, err)
 	}
 	check("UpdateOrder+HeldOrders", held[0])
+	peek(0) // held is not pending
 }
