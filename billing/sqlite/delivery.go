@@ -107,19 +107,28 @@ func (s *Store) ApplyReceipt(ctx context.Context, r billing.DeliveryReceipt, key
 	}
 	matched := false
 	err := s.write(ctx, func(t *sql.Tx) error {
-		matched = false
-		var outboxID int64
-		var part int
-		err := t.QueryRowContext(ctx, `SELECT outbox_id, part FROM outbox_parts
-			WHERE message_id IN (?1, ?2, ?3)
-			ORDER BY (state IS NOT NULL AND state IN `+finalList+`),
-			         CASE message_id WHEN ?1 THEN 0 WHEN ?2 THEN 1 ELSE 2 END,
-			         (bind <> ?4), outbox_id DESC, part
-			LIMIT 1`, keys.Exact, keys.AsHex, keys.AsDec, r.Bind).Scan(&outboxID, &part)
+		// One statement finds the part and applies the state (applyToPart's
+		// rule: a final state is kept unless the new one is final too); a
+		// part whose state is kept is still matched.
+		// (Every SET expression reads the row as it was.)
+		keep := `(NOT ?8 AND state IS NOT NULL AND state IN ` + finalList + `)`
+		var one int
+		err := t.QueryRowContext(ctx, `UPDATE outbox_parts
+			SET state = CASE WHEN `+keep+` THEN state ELSE ?5 END,
+			    err = CASE WHEN `+keep+` THEN err ELSE ?6 END,
+			    done_at = CASE WHEN `+keep+` THEN done_at ELSE ?7 END
+			WHERE rowid = (SELECT rowid FROM outbox_parts
+				WHERE message_id IN (?1, ?2, ?3)
+				ORDER BY (state IS NOT NULL AND state IN `+finalList+`),
+				         CASE message_id WHEN ?1 THEN 0 WHEN ?2 THEN 1 ELSE 2 END,
+				         (bind <> ?4), outbox_id DESC, part
+				LIMIT 1)
+			RETURNING 1`, keys.Exact, keys.AsHex, keys.AsDec, r.Bind,
+			string(r.State), r.Err, ts(r.ReceivedAt), r.State.Final()).Scan(&one)
+		matched = err == nil
 		switch {
 		case err == nil:
-			matched = true
-			return applyToPart(ctx, t, outboxID, part, r.State, r.Err, r.ReceivedAt)
+			return nil
 		case errors.Is(err, sql.ErrNoRows):
 			_, err = t.ExecContext(ctx, `INSERT INTO unmatched_receipts (bind, message_id, hex_id, dec_id, state, err, received_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Bind, keys.Exact, nullText(keys.AsHex), nullText(keys.AsDec),

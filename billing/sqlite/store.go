@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -116,8 +117,13 @@ func (s *Store) ReleaseMO(ctx context.Context, id int64, notBefore time.Time) er
 func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]billing.OutboxMsg, error) {
 	var out []billing.OutboxMsg
 	err := s.write(ctx, func(t *sql.Tx) error {
-		rows, err := t.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox
-			WHERE sent_at IS NULL AND next_at <= ? ORDER BY next_at, id LIMIT ?`, ts(now), limit)
+		// One statement leases the batch (a statement per row was two of
+		// the writer's statements per payment); RETURNING has no order,
+		// so the batch is sorted by id, the order the MTs were written.
+		out = out[:0]
+		rows, err := t.QueryContext(ctx, `UPDATE outbox SET next_at = ?1, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3)
+			RETURNING `+outboxCols, ts(leaseUntil), ts(now), limit)
 		if err != nil {
 			return err
 		}
@@ -132,14 +138,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limi
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		for i := range out {
-			if err := execOne(ctx, t, `UPDATE outbox SET next_at = ?, attempts = attempts + 1 WHERE id = ?`,
-				ts(leaseUntil), out[i].ID); err != nil {
-				return err
-			}
-			out[i].NextAt = leaseUntil
-			out[i].Attempts++
-		}
+		slices.SortFunc(out, func(a, b billing.OutboxMsg) int { return cmp.Compare(a.ID, b.ID) })
 		return nil
 	})
 	if err != nil {
@@ -421,14 +420,20 @@ func (t *txImpl) StaleCharges(ctx context.Context, before time.Time, limit int) 
 }
 
 func (t *txImpl) InsertPostings(ctx context.Context, ps []billing.Posting) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	// One statement for a transaction's postings (two for a payment); its
+	// text depends only on their count, so it stays compiled.
+	args := make([]any, 0, 8*len(ps))
 	for _, p := range ps {
 		refund := sql.NullInt64{Int64: p.RefundID, Valid: p.RefundID != 0}
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_entries
-			(txn, kind, account, merchant, amount_fen, charge_id, refund_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, ts(p.CreatedAt)); err != nil {
-			return fmt.Errorf("appending to the ledger (%s): %w", p.Txn, domainError(err))
-		}
+		args = append(args, p.Txn, string(p.Kind), p.Account, p.Merchant, int64(p.Amount), p.ChargeID, refund, ts(p.CreatedAt))
+	}
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(ps)), ", ")
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO ledger_entries
+		(txn, kind, account, merchant, amount_fen, charge_id, refund_id, created_at) VALUES `+values, args...); err != nil {
+		return fmt.Errorf("appending to the ledger (%s): %w", ps[0].Txn, domainError(err))
 	}
 	return nil
 }
