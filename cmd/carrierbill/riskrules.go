@@ -3,12 +3,23 @@ package main
 import (
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/carrierbill/carrierbill/billing"
 	billingredis "github.com/carrierbill/carrierbill/billing/redis"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/risk"
 )
+
+// redisFor is the Redis the risk rules and the USSD sessions use and its
+// per-call timeout: REDIS_URL with redis.timeout, or the in-process Redis
+// (reached through memory) with billing/redis.DefaultEmbeddedTimeout.
+func redisFor(g *Gateway, c *config.Config) (url string, timeout time.Duration) {
+	if c.Redis.URL == "" {
+		return "redis://" + g.stores.EmbeddedRedis, billingredis.DefaultEmbeddedTimeout
+	}
+	return c.Redis.URL, c.Redis.Timeout.D()
+}
 
 // openRisk opens the risk rules (config risk:, on by default) on the Redis
 // the frequency rules use (REDIS_URL, or the in-process one), with the
@@ -19,10 +30,7 @@ func openRisk(g *Gateway, c *config.Config, builtInAccounts bool, log *slog.Logg
 	if !c.RiskEnabled() {
 		return nil, nil
 	}
-	url, timeout := c.Redis.URL, c.Redis.Timeout.D()
-	if url == "" {
-		url, timeout = "redis://"+g.stores.EmbeddedRedis, billingredis.DefaultEmbeddedTimeout
-	}
+	url, timeout := redisFor(g, c)
 	o := risk.Options{
 		Rules: c.RiskRules(), KeyPrefix: c.Risk.KeyPrefix, KeySalt: []byte(os.Getenv(envRedisKeySalt)),
 		Location: c.Location(), Clock: g.Clock, Timeout: timeout, Logger: log.With("component", "risk"),

@@ -11,9 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/carrierbill/carrierbill/billing"
+	billingredis "github.com/carrierbill/carrierbill/billing/redis"
 	"github.com/carrierbill/carrierbill/config"
 	"github.com/carrierbill/carrierbill/internal/httpserver"
 	"github.com/carrierbill/carrierbill/smpp"
@@ -34,15 +33,11 @@ func openUSSD(g *Gateway, c *config.Config, cw cardWiring, intake *billing.Intak
 	if err := ussd.CheckTexts(u.Texts); err != nil {
 		return err
 	}
-	addr := c.Redis.URL
-	if addr == "" {
-		addr = "redis://" + g.stores.EmbeddedRedis
-	}
-	opt, err := goredis.ParseURL(addr)
+	// The risk rules' client: the embedded Redis through memory.
+	rc, err := billingredis.NewClient(redisFor(g, c))
 	if err != nil {
-		return errors.New("ussd: the Redis URL does not parse")
+		return fmt.Errorf("ussd: %w", err)
 	}
-	rc := goredis.NewClient(opt)
 	g.closers = append(g.closers, rc.Close)
 	salt := []byte(os.Getenv(envRedisKeySalt))
 	ops := ussd.Ops{Continue: byte(*u.SMPP.Continue), Close: byte(*u.SMPP.Close)}

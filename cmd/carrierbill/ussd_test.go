@@ -124,6 +124,28 @@ func dial(t *testing.T, sim *smsc.Server, phone string) (*smsc.Dialog, smsc.USSD
 	return d, next(t, d)
 }
 
+// TestUSSDOnTheEmbeddedStores: with no database and no Redis configured,
+// USSD keeps its sessions in the in-process Redis (reached through memory,
+// like the risk rules) and a purchase over a dialog is charged.
+func TestUSSDOnTheEmbeddedStores(t *testing.T) {
+	t.Parallel()
+	h := bootUSSD(t, "", "", "carrierbill:", "")
+	if h.g.stores.EmbeddedRedis == "" {
+		t.Fatal("the gateway did not start the in-process Redis")
+	}
+	phone := h.newPhone()
+	d, _ := dial(t, h.sim, phone)
+	answer(t, d, "1")
+	answer(t, d, "1")
+	answer(t, d, "1")
+	if sc := answer(t, d, "1"); sc.Op != 2 || !strings.Contains(sc.Text, "验证码") {
+		t.Fatalf("code screen %+v", sc)
+	}
+	if paid := answer(t, d, codeOf(t, h.reply(phone, 1))); paid.Op != 17 || !strings.Contains(paid.Text, "支付成功") {
+		t.Fatalf("paid %+v", paid)
+	}
+}
+
 func TestUSSDOverSMPPPurchaseQuotaHistory(t *testing.T) {
 	t.Parallel()
 	h := newUSSD(t, "")
