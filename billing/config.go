@@ -52,6 +52,10 @@ type Config struct {
 	// RecoverAfter is how long a charge may stay pending before the
 	// recovery sweep asks the charger about it. It must exceed ChargeTimeout.
 	RecoverAfter time.Duration
+	// HoldExpiry is how long a payment a risk rule held waits for an
+	// operator: past it the sweep refuses it (risk_refused, the subscriber
+	// is told, the hold is resolved by "expiry"). 0: it waits forever.
+	HoldExpiry time.Duration
 	// Subscriptions are the renewal rules (zero fields take
 	// DefaultSubscriptionRules).
 	Subscriptions SubscriptionRules
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		WrongCodesPerMonth:    12,
 		ChargeTimeout:         10 * time.Second,
 		RecoverAfter:          2 * time.Minute,
+		HoldExpiry:            24 * time.Hour,
 		Subscriptions:         DefaultSubscriptionRules(),
 	}
 }
@@ -186,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RecoverAfter <= c.ChargeTimeout {
 		bad("recover_after", "must exceed charge_timeout (%s)", c.ChargeTimeout)
+	}
+	if c.HoldExpiry < 0 {
+		bad("hold_expiry", "must not be negative")
 	}
 	codes := map[string]bool{}
 	for i, m := range c.Merchants {

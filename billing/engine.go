@@ -168,6 +168,10 @@ func (e *Engine) Sweep(ctx context.Context) {
 	if e.Observer().Sweep("recovery", n, err); err != nil && ctx.Err() == nil {
 		e.log.Error("recovery sweep failed", "err", err)
 	}
+	n, err = e.ExpireHolds(ctx)
+	if e.Observer().Sweep("hold_expiry", n, err); err != nil && ctx.Err() == nil {
+		e.log.Error("hold expiry sweep failed", "err", err)
+	}
 	if _, err := e.store.ScrubSentSecrets(ctx); err != nil && ctx.Err() == nil {
 		e.log.Error("scrubbing sent secret MTs failed", "err", err)
 	}

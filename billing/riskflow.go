@@ -434,6 +434,12 @@ func (e *Engine) ReleaseHeld(ctx context.Context, orderID int64, by string) (out
 // the subscriber is told, and its hold decision is marked refused by by.
 // Errors: ErrNotFound, ErrNotHeld, or a storage error.
 func (e *Engine) RefuseHeld(ctx context.Context, orderID int64, by string) (Result, error) {
+	return e.refuseHeld(ctx, orderID, "refused", by)
+}
+
+// refuseHeld is RefuseHeld with the hold's resolution how (refused,
+// expired).
+func (e *Engine) refuseHeld(ctx context.Context, orderID int64, how, by string) (Result, error) {
 	var res Result
 	err := e.store.InTx(ctx, func(tx Tx) error {
 		now := e.clock.Now()
@@ -441,7 +447,7 @@ func (e *Engine) RefuseHeld(ctx context.Context, orderID int64, by string) (Resu
 		if err != nil {
 			return err
 		}
-		if err := e.resolveHold(ctx, tx, orderID, "refused", by, now); err != nil {
+		if err := e.resolveHold(ctx, tx, orderID, how, by, now); err != nil {
 			return err
 		}
 		if err := e.endOrder(ctx, tx, o, OrderFailed, ReasonRiskRefused, now); err != nil {
@@ -455,8 +461,41 @@ func (e *Engine) RefuseHeld(ctx context.Context, orderID int64, by string) (Resu
 	if err != nil {
 		return Result{}, fmt.Errorf("refusing order %d: %w", orderID, err)
 	}
-	e.log.Info("held payment refused", "order", orderID, "by", by)
+	e.log.Info("held payment refused", "order", orderID, "hold", how, "by", by)
 	return res, nil
+}
+
+// HoldExpiredBy is who resolves a hold that waited past Config.HoldExpiry.
+const HoldExpiredBy = "hold_expiry"
+
+// ExpireHolds refuses the held payments that waited for an operator longer
+// than Config.HoldExpiry, as RefuseHeld does (the order fails risk_refused,
+// the subscriber is told), the hold resolved "expired" by HoldExpiredBy,
+// and returns how many. A hold an operator decided meanwhile is left to
+// that decision.
+func (e *Engine) ExpireHolds(ctx context.Context) (int, error) {
+	if e.cfg.HoldExpiry <= 0 {
+		return 0, nil
+	}
+	held, err := e.store.HeldOrders(ctx, 0)
+	if err != nil {
+		return 0, fmt.Errorf("expiring holds: %w", err)
+	}
+	due := e.clock.Now().Add(-e.cfg.HoldExpiry)
+	n := 0
+	for _, o := range held {
+		if o.UpdatedAt.After(due) { // held at UpdatedAt (screenConfirm)
+			continue
+		}
+		switch _, err := e.refuseHeld(ctx, o.ID, "expired", HoldExpiredBy); {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotHeld):
+		default:
+			return n, fmt.Errorf("expiring holds: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // heldSource is the channel an operator's decision on a held order is

@@ -33,8 +33,12 @@ type Risk struct {
 	AlertSecret string `yaml:"alert_secret"`
 	// ReportSchedule is the cron spec (operator's zone) of the daily risk
 	// report on the day before. Default "20 3 * * *".
-	ReportSchedule string    `yaml:"report_schedule"`
-	Rules          RiskRules `yaml:"rules"`
+	ReportSchedule string `yaml:"report_schedule"`
+	// HoldExpiry is how long a held payment waits for an operator before
+	// the gateway refuses it and tells the subscriber (default 24h, at
+	// least a minute).
+	HoldExpiry Duration  `yaml:"hold_expiry"`
+	Rules      RiskRules `yaml:"rules"`
 }
 
 // EnvRiskAlertSecret overrides risk.alert_secret.
@@ -138,6 +142,9 @@ func (c *Config) applyRiskDefaults() {
 	}
 	if r.ReportSchedule == "" {
 		r.ReportSchedule = "20 3 * * *"
+	}
+	if r.HoldExpiry == 0 {
+		r.HoldExpiry = Duration(24 * time.Hour)
 	}
 	d, x := risk.DefaultRules(), &r.Rules
 	x.WrongCodes.def(d.WrongCodes.Act)
@@ -313,6 +320,9 @@ func (c *Config) checkRisk(p *problems) {
 	}
 	if n := len(r.AlertSecret); n > 0 && n < 16 {
 		p.add("risk.alert_secret", "%d bytes: want at least 16", n)
+	}
+	if r.HoldExpiry < Duration(time.Minute) {
+		p.add("risk.hold_expiry", "%s: want at least 1m (a held payment waits that long for an operator)", r.HoldExpiry.D())
 	}
 	if _, err := cron.ParseStandard(r.ReportSchedule); err != nil {
 		p.add("risk.report_schedule", "%q is not a cron spec (minute hour day month weekday): %v", r.ReportSchedule, err)

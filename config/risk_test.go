@@ -57,6 +57,8 @@ risk:
 		t.Errorf("prepaid_drain %+v", r.PrepaidDrain)
 	case c.Risk.AlertSecret != "0123456789abcdef":
 		t.Errorf("alert secret not from the environment")
+	case c.Risk.HoldExpiry.D() != 24*time.Hour:
+		t.Errorf("hold_expiry %s, want the default 24h", c.Risk.HoldExpiry.D())
 	}
 }
 
@@ -77,6 +79,7 @@ func TestRiskErrorsNameTheField(t *testing.T) {
 		{"risk: {alert_webhook: https://example.com/hook}", "risk.alert_secret: needed with risk.alert_webhook"},
 		{"risk: {alert_secret: short}", "risk.alert_secret: 5 bytes"},
 		{"risk: {report_schedule: nightly}", "risk.report_schedule:"},
+		{"risk: {hold_expiry: 30s}", "risk.hold_expiry: 30s: want at least 1m"},
 		{"risk: {rules: {burst: {}}}", "risk.rules.burst"},
 	} {
 		_, err := Parse([]byte(tc.doc), noEnv)

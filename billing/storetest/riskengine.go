@@ -28,6 +28,7 @@ func RunRiskEngine(t *testing.T, open Open) {
 		{"ListsAtConfirm", testRiskListsAtConfirm},
 		{"FreshCodeThenHoldThenRelease", testRiskFreshCodeHoldRelease},
 		{"HoldRefused", testRiskHoldRefused},
+		{"HoldExpires", testRiskHoldExpires},
 		{"RuleBlocksNumber", testRiskRuleBlocks},
 		{"FlagLetsPass", testRiskFlag},
 		{"FailsClosed", testRiskFailsClosed},
@@ -302,6 +303,59 @@ func testRiskHoldRefused(t *testing.T, open Open) {
 	}
 	if n, _ := e.charger.Debited(); n != 0 {
 		t.Fatalf("%d debits, want 0", n)
+	}
+}
+
+// testRiskHoldExpires: a hold nobody decides is refused by the sweep once
+// it waited HoldExpiry (the subscriber is told, the hold resolved
+// "expired"), not a moment before; one an operator released is left alone.
+func testRiskHoldExpires(t *testing.T, open Open) {
+	e := newRuleEnv(t, open, func(c *billing.Config) { c.HoldExpiry = time.Hour })
+	e.risk.set(finding(billing.RiskConfirm, billing.RiskFinding{Rule: "merchant_burst", Action: billing.RiskHold, Evidence: "60 numbers in 60 s"}))
+	r, code := e.buy(phoneA, open1, "VIP")
+	if res := e.mo(phoneA, open1, code); res.Outcome != billing.OutcomeHeld {
+		t.Fatalf("%+v, want held", res)
+	}
+	released, code := e.buy(phoneB, open1, "VIP")
+	if res := e.mo(phoneB, open1, code); res.Outcome != billing.OutcomeHeld {
+		t.Fatalf("%+v, want held", res)
+	}
+	e.mts()
+	e.risk.set(nil)
+	if res, err := e.engine.ReleaseHeld(e.ctx, released.OrderID, "operator:alice"); err != nil || res.Outcome != billing.OutcomeCharged {
+		t.Fatalf("ReleaseHeld: %+v, %v", res, err)
+	}
+	e.clock.Advance(time.Hour - time.Second)
+	if n, err := e.engine.ExpireHolds(e.ctx); err != nil || n != 0 {
+		t.Fatalf("ExpireHolds before the hour: %d, %v", n, err)
+	}
+	e.clock.Advance(time.Second)
+	if n, err := e.engine.ExpireHolds(e.ctx); err != nil || n != 1 {
+		t.Fatalf("ExpireHolds after the hour: %d, %v; want 1", n, err)
+	}
+	if o := e.order(r.OrderID); o.Status != billing.OrderFailed || o.Reason != billing.ReasonRiskRefused {
+		t.Fatalf("expired hold: order %s/%s", o.Status, o.Reason)
+	}
+	if o := e.order(released.OrderID); o.Status != billing.OrderPaid {
+		t.Fatalf("released order %s after the sweep", o.Status)
+	}
+	if mt := e.lastMT(phoneA); !strings.Contains(mt, "未通过") {
+		t.Fatalf("refusal MT %q", mt)
+	}
+	var hold billing.RiskDecision
+	for _, d := range e.decisions() {
+		if d.OrderID == r.OrderID && d.Action == billing.RiskHold {
+			hold = d
+		}
+	}
+	if hold.Resolution != "expired" || hold.ResolvedBy != billing.HoldExpiredBy || hold.ResolvedAt.IsZero() {
+		t.Fatalf("the expired hold's decision %+v", hold)
+	}
+	if n, err := e.engine.ExpireHolds(e.ctx); err != nil || n != 0 {
+		t.Fatalf("ExpireHolds again: %d, %v", n, err)
+	}
+	if n, _ := e.charger.Debited(); n != 1 {
+		t.Fatalf("%d debits, want 1 (the released payment)", n)
 	}
 }
 

@@ -156,6 +156,7 @@ func BillingConfig(c *config.Config) billing.Config {
 	bc.CodeValidity = c.Orders.CodeValidity.D()
 	bc.MaxWrongCodes = c.Orders.MaxWrongCodes
 	bc.RecoverAfter = c.Orders.RecoverAfter.D()
+	bc.HoldExpiry = c.Risk.HoldExpiry.D()
 	bc.Limits = map[billing.Method]billing.Limits{}
 	for m, l := range c.Limits {
 		bc.Limits[billing.Method(m)] = billing.Limits{PerPayment: l.PerPayment.Money, Daily: l.Daily.Money, Monthly: l.Monthly.Money}
