@@ -54,7 +54,8 @@ type Config struct {
 	RecoverAfter time.Duration
 	// HoldExpiry is how long a payment a risk rule held waits for an
 	// operator: past it the sweep refuses it (risk_refused, the subscriber
-	// is told, the hold is resolved by "expiry"). 0: it waits forever.
+	// is told, the hold resolved "expired" by HoldExpiredBy), within a
+	// minute. 0: it waits forever.
 	HoldExpiry time.Duration
 	// Subscriptions are the renewal rules (zero fields take
 	// DefaultSubscriptionRules).

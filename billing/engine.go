@@ -84,6 +84,9 @@ type Engine struct {
 	hook         EventHook
 	risk         Risk
 	decisionHook DecisionHook
+
+	holdsMu    sync.Mutex
+	holdsSwept time.Time // when Sweep last ran ExpireHolds
 }
 
 // NewEngine validates o.Config and returns an engine.
@@ -168,13 +171,29 @@ func (e *Engine) Sweep(ctx context.Context) {
 	if e.Observer().Sweep("recovery", n, err); err != nil && ctx.Err() == nil {
 		e.log.Error("recovery sweep failed", "err", err)
 	}
-	n, err = e.ExpireHolds(ctx)
-	if e.Observer().Sweep("hold_expiry", n, err); err != nil && ctx.Err() == nil {
-		e.log.Error("hold expiry sweep failed", "err", err)
+	if e.holdsDue() {
+		n, err = e.ExpireHolds(ctx)
+		if e.Observer().Sweep("hold_expiry", n, err); err != nil && ctx.Err() == nil {
+			e.log.Error("hold expiry sweep failed", "err", err)
+		}
 	}
 	if _, err := e.store.ScrubSentSecrets(ctx); err != nil && ctx.Err() == nil {
 		e.log.Error("scrubbing sent secret MTs failed", "err", err)
 	}
+}
+
+// holdsDue reports whether Sweep runs ExpireHolds now: at most once a
+// minute of the engine's clock (it reads every held order; a hold is
+// refused at most that late, against a hold_expiry of a minute or more).
+func (e *Engine) holdsDue() bool {
+	now := e.clock.Now()
+	e.holdsMu.Lock()
+	defer e.holdsMu.Unlock()
+	if !e.holdsSwept.IsZero() && now.Sub(e.holdsSwept) < time.Minute {
+		return false
+	}
+	e.holdsSwept = now
+	return true
 }
 
 // Reject tells the subscriber no for a reason the channel found before the

@@ -26,11 +26,17 @@ var finalList = func() string {
 	return "(" + strings.Join(q, ", ") + ")"
 }()
 
-// applyToPart sets the state of a part unless it holds a final state and
-// the new one is not final.
+// keepsState is true for a part whose state a receipt must not replace:
+// it holds a final state and the new one (parameter final, a bool) is not
+// final.
+func keepsState(final string) string {
+	return `(NOT ` + final + ` AND state IS NOT NULL AND state IN ` + finalList + `)`
+}
+
+// applyToPart sets the state of a part unless it keeps it (keepsState).
 func applyToPart(ctx context.Context, t *sql.Tx, outboxID int64, part int, st billing.DeliveryState, errText string, at time.Time) error {
-	_, err := t.ExecContext(ctx, `UPDATE outbox_parts SET state = ?, err = ?, done_at = ?
-		WHERE outbox_id = ? AND part = ? AND (? OR state IS NULL OR state NOT IN `+finalList+`)`,
+	_, err := t.ExecContext(ctx, `UPDATE outbox_parts SET state = ?1, err = ?2, done_at = ?3
+		WHERE outbox_id = ?4 AND part = ?5 AND NOT `+keepsState("?6"),
 		string(st), errText, ts(at), outboxID, part, st.Final())
 	return err
 }
@@ -107,11 +113,10 @@ func (s *Store) ApplyReceipt(ctx context.Context, r billing.DeliveryReceipt, key
 	}
 	matched := false
 	err := s.write(ctx, func(t *sql.Tx) error {
-		// One statement finds the part and applies the state (applyToPart's
-		// rule: a final state is kept unless the new one is final too); a
-		// part whose state is kept is still matched.
-		// (Every SET expression reads the row as it was.)
-		keep := `(NOT ?8 AND state IS NOT NULL AND state IN ` + finalList + `)`
+		// One statement finds the part and applies the state unless the
+		// part keeps it (keepsState; every SET expression reads the row as
+		// it was); a part that keeps its state is still matched.
+		keep := keepsState("?8")
 		var one int
 		err := t.QueryRowContext(ctx, `UPDATE outbox_parts
 			SET state = CASE WHEN `+keep+` THEN state ELSE ?5 END,

@@ -120,7 +120,6 @@ func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limi
 		// One statement leases the batch (a statement per row was two of
 		// the writer's statements per payment); RETURNING has no order,
 		// so the batch is sorted by id, the order the MTs were written.
-		out = out[:0]
 		rows, err := t.QueryContext(ctx, `UPDATE outbox SET next_at = ?1, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3)
 			RETURNING `+outboxCols, ts(leaseUntil), ts(now), limit)

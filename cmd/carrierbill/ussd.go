@@ -33,7 +33,7 @@ func openUSSD(g *Gateway, c *config.Config, cw cardWiring, intake *billing.Intak
 	if err := ussd.CheckTexts(u.Texts); err != nil {
 		return err
 	}
-	// The risk rules' client: the embedded Redis through memory.
+	// The risk rules' client (the in-process Redis through memory).
 	rc, err := billingredis.NewClient(redisFor(g, c))
 	if err != nil {
 		return fmt.Errorf("ussd: %w", err)
